@@ -1,0 +1,47 @@
+"""trilane: one runtime for processes, threads and coroutines.
+
+Layers (imports point down only; see DESIGN.md)::
+
+    front doors   cli (trilane run / bench / demo / trace)
+    front end     map, amap
+    backends      serial · thread · process · async · dask
+    engines       ThreadPool, ProcessPool          Loop, Watchdog
+    foundation    policies · clock · errors · stats       (trilane._core)
+
+Every public name is re-exported here exactly once.
+"""
+
+import importlib.metadata as _metadata
+
+from ._core._clock import Clock as Clock
+from ._core._clock import MockClock as MockClock
+from ._core._clock import MonotonicClock as MonotonicClock
+from ._core._errors import NotACoroutine as NotACoroutine
+from ._core._errors import NotPicklable as NotPicklable
+from ._core._errors import PolicyError as PolicyError
+from ._core._errors import PoolShutdown as PoolShutdown
+from ._core._errors import Quarantined as Quarantined
+from ._core._errors import RemoteTraceback as RemoteTraceback
+from ._core._errors import TaskTimeout as TaskTimeout
+from ._core._errors import TrilaneError as TrilaneError
+from ._core._errors import WorkerCrashed as WorkerCrashed
+from ._core._loop import Loop as Loop
+from ._core._loop import new_event_loop as new_event_loop
+from ._core._loop import run as run
+from ._core._loop import set_priority as set_priority
+from ._core._loop import spawn as spawn
+from ._core._loop import task_stats as task_stats
+from ._core._policies import FairPolicy as FairPolicy
+from ._core._policies import FifoPolicy as FifoPolicy
+from ._core._policies import Policy as Policy
+from ._core._policies import PriorityPolicy as PriorityPolicy
+from ._core._policies import RoundRobinPolicy as RoundRobinPolicy
+from ._core._policies import policy_names as policy_names
+from ._core._stats import LoopStats as LoopStats
+from ._core._stats import TaskInfo as TaskInfo
+from ._core._stats import TaskStats as TaskStats
+
+try:
+    __version__ = _metadata.version("trilane")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"

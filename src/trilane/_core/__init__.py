@@ -1,0 +1,1 @@
+"""trilane's kernel: policies, clocks, stats, errors and the loop.  Imports nothing above it."""

@@ -1,0 +1,335 @@
+"""The seam between trilane's scheduler and asyncio's selector loop.
+
+This is the only module in trilane that touches asyncio internals (names that
+start with an underscore, or behaviour asyncio does not document).  Each use
+carries a ``# internal:`` comment saying what it is and why.  Everything else
+in trilane talks to the loop through public asyncio API and the hooks below.
+
+What we reuse from asyncio, unchanged: the selector layer, transports,
+sockets, servers, subprocesses, SSL, signal handling, executors and
+``run_forever``/``run_until_complete``.  What we replace: the ready queue
+(``_ready``), the timer heap (``_scheduled``), and the tick (``_run_once``).
+
+::
+
+    call_soon ──────────────► ReadyQueue (policy) ──┐
+    call_soon_threadsafe ──► inbox (deque) ─────────┤
+    call_at ───────────────► TimerHeap ─────────────┤   GlueLoop._run_once
+    selector events ───────► _add_callback ─────────┘        = Loop._tick()
+
+Guarantees:
+
+* ``call_soon``, ``call_at`` and ``create_task`` behave as in asyncio, with
+  the same checks and the same debug-mode tracebacks.
+* ``call_soon_threadsafe`` and signal handlers never touch the policy: they
+  append to a ``deque`` (atomic under the GIL) that the loop thread drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import math
+from asyncio import events, format_helpers
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+from ._policies import Policy, make_policy
+from ._ready import Entry, ReadyQueue
+from ._stats import ROOT, TaskInfo
+from ._timers import TimerHeap
+
+__all__ = ["GlueLoop", "run_batch"]
+
+_Task = asyncio.Task
+
+
+class _Handle(events.Handle):
+    """A ``Handle`` built without the ``get_debug()`` call of ``Handle.__init__``."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None,
+    ) -> None:
+        # internal: Handle's slots, set exactly as Handle.__init__ sets them for a
+        # loop not in debug mode (GlueLoop uses the stock class in debug mode).
+        self._context = contextvars.copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
+class GlueLoop(asyncio.SelectorEventLoop):
+    """asyncio's selector loop with trilane's ready queue, timer heap and tick."""
+
+    _ready: ReadyQueue  # internal: BaseEventLoop's ready deque, replaced
+    _cb_start: float
+    _timers: TimerHeap
+
+    def __init__(self, selector: Any, policy: object, clock: Callable[[], float]) -> None:
+        # internal: BaseEventLoop.__del__ reads _closed; mark the loop closed
+        # until its __init__ has run, so that a bad argument cannot break __del__.
+        _impl(self)._closed = True
+        queue = make_policy(policy)
+        queue.bind(clock)
+        self._running_info: TaskInfo = ROOT
+        self._spawn_info: TaskInfo | None = None
+        self._now = perf_counter()
+        super().__init__(selector)
+        # internal: BaseEventLoop keeps its ready deque in _ready and its timer
+        # heap in _scheduled; close() clears both and _run_once reads them.  We
+        # put our own queue and heap in their place.
+        self._ready = ReadyQueue(queue, self._policy_failed)
+        self._timers = TimerHeap()
+        self._scheduled = self._timers
+
+    # -- hooks the Loop implements -------------------------------------------------
+
+    def _tick(self) -> None:
+        raise NotImplementedError
+
+    def _policy_failed(self, exc: BaseException, policy: Policy[Any], complete: bool) -> None:
+        raise NotImplementedError
+
+    # -- asyncio's internal entry points, redirected ---------------------------------
+
+    def _run_once(self) -> None:
+        # internal: run_forever() calls _run_once() once per iteration.
+        self._tick()
+
+    def _add_callback(self, handle: events.Handle) -> None:
+        # internal: selector_events._process_events() hands ready readers and
+        # writers to _add_callback().
+        if not handle.cancelled():
+            self._ready.push((handle, ROOT, self._now))
+
+    def _add_callback_signalsafe(self, handle: events.Handle) -> None:
+        # internal: unix_events calls this from a signal handler, which may have
+        # interrupted the policy mid-push, so it goes through the inbox.
+        self._ready.inbox.append((handle, ROOT, 0.0))
+        _impl(self)._write_to_self()  # internal: wakes select() through the self-pipe.
+
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        # internal: TimerHandle.cancel() reports here; TimerHandle._scheduled is
+        # the flag BaseEventLoop sets while a timer sits in the heap.
+        if _impl(handle)._scheduled:
+            self._timers.note_cancelled()
+
+    def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
+        # internal: asyncio's own helpers (and some libraries) call _call_soon.
+        handle = _impl(events.Handle(callback, args, self, context))
+        if handle._source_traceback:  # internal: debug-mode creation stack
+            del handle._source_traceback[-1]
+        self._ready.push((handle, self._owner_of(callback), self._now))
+        return handle  # type: ignore[no-any-return]
+
+    # -- the public scheduling calls -------------------------------------------------
+
+    def _owner_of(self, callback: Any) -> TaskInfo:
+        """Return the record that a callback's run time is charged to."""
+        owner = getattr(callback, "__self__", None)
+        info = getattr(owner, "_trilane_info", None)
+        if info is None:
+            if isinstance(owner, _Task):
+                # A task's first step: it inherits from spawn() or from its creator.
+                info = self._spawn_info
+                if info is None:
+                    parent = self._running_info
+                    info = TaskInfo(parent.priority, parent.group)
+                else:
+                    self._spawn_info = None
+                _impl(owner)._trilane_info = info
+                return info
+            return self._running_info
+        return info  # type: ignore[no-any-return]
+
+    def call_soon(  # type: ignore[override]
+        self, callback: Any, *args: Any, context: contextvars.Context | None = None
+    ) -> events.Handle:
+        # internal: _closed, _debug, _check_thread and _check_callback are the
+        # checks BaseEventLoop.call_soon makes; we make the same ones.
+        loop = _impl(self)
+        if loop._closed:
+            raise RuntimeError("Event loop is closed")
+        if loop._debug:
+            loop._check_thread()
+            loop._check_callback(callback, "call_soon")
+            handle = _impl(events.Handle(callback, args, self, context))
+            if handle._source_traceback:  # internal: drop this frame from it
+                del handle._source_traceback[-1]
+        else:
+            handle = _Handle(callback, args, self, context)
+        owner = getattr(callback, "__self__", None)
+        info = getattr(owner, "_trilane_info", None)
+        if info is None:
+            info = self._owner_of(callback)
+        self._ready.push((handle, info, self._now))
+        return handle  # type: ignore[no-any-return]
+
+    def call_soon_threadsafe(  # type: ignore[override]
+        self, callback: Any, *args: Any, context: contextvars.Context | None = None
+    ) -> events.Handle:
+        loop = _impl(self)  # internal: the same checks as call_soon
+        if loop._closed:
+            raise RuntimeError("Event loop is closed")
+        if loop._debug:
+            loop._check_callback(callback, "call_soon_threadsafe")
+        handle = _impl(events.Handle(callback, args, self, context))
+        if handle._source_traceback:  # internal: drop this frame from it
+            del handle._source_traceback[-1]
+        owner = getattr(getattr(callback, "__self__", None), "_trilane_info", None)
+        self._ready.inbox.append((handle, owner if isinstance(owner, TaskInfo) else ROOT, 0.0))
+        loop._write_to_self()  # internal: wakes select() through the self-pipe.
+        return handle  # type: ignore[no-any-return]
+
+    def call_at(  # type: ignore[override]
+        self, when: float, callback: Any, *args: Any, context: contextvars.Context | None = None
+    ) -> asyncio.TimerHandle:
+        if when is None:
+            raise TypeError("when cannot be None")
+        loop = _impl(self)  # internal: the same checks as call_soon
+        if loop._closed:
+            raise RuntimeError("Event loop is closed")
+        if loop._debug:
+            loop._check_thread()
+            loop._check_callback(callback, "call_at")
+        timer = _impl(events.TimerHandle(when, callback, args, self, context))
+        if timer._source_traceback:  # internal: drop this frame from it
+            del timer._source_traceback[-1]
+        self._timers.push(timer, self._owner_of(callback))
+        timer._scheduled = True  # internal: see _timer_handle_cancelled
+        return timer  # type: ignore[no-any-return]
+
+    # -- helpers for Loop._tick ------------------------------------------------------
+
+    def _poll(self, timeout: float | None) -> None:
+        """Wait up to *timeout* seconds for I/O, then queue the ready readers and writers."""
+        # internal: _selector is the loop's selectors.BaseSelector and
+        # _process_events() turns its events into _add_callback() calls.
+        loop = _impl(self)
+        loop._process_events(loop._selector.select(timeout))
+
+    def _move_due_timers(self, end_time: float, stamp: float) -> None:
+        """Queue every live timer due before *end_time*, stamped as queued at *stamp*."""
+        push = self._ready.push
+        for timer, owner in self._timers.pop_due(end_time):
+            _impl(timer)._scheduled = False  # internal: see _timer_handle_cancelled
+            push((timer, owner, stamp))
+
+    def _stopping_now(self) -> bool:
+        # internal: stop() sets _stopping; run_forever() checks it after each tick.
+        return bool(_impl(self)._stopping)
+
+    def _is_debug(self) -> bool:
+        return bool(_impl(self)._debug)
+
+    def _clock_resolution_value(self) -> float:
+        # internal: BaseEventLoop._clock_resolution, the slack _run_once gives timers.
+        return float(_impl(self)._clock_resolution)
+
+
+def _impl(obj: object) -> Any:
+    """Return *obj* typed as ``Any``, to reach an asyncio internal (each use says which)."""
+    return obj
+
+
+def _report(loop: GlueLoop, handle: events.Handle, exc: BaseException) -> None:
+    # internal: the message, context keys and traceback that Handle._run gives.
+    h = _impl(handle)
+    source = _impl(format_helpers)._format_callback_source(h._callback, h._args)
+    context: dict[str, Any] = {"message": f"Exception in callback {source}", "exception": exc, "handle": handle}
+    if h._source_traceback:
+        context["source_traceback"] = h._source_traceback
+    loop.call_exception_handler(context)
+
+
+def run_batch(
+    loop: GlueLoop,
+    pop: Callable[[], Entry],
+    count: int,
+    budget: float | None,
+    charge: Callable[[TaskInfo, float], None] | None,
+    slow: float,
+    on_slow: Callable[[Entry, float], None],
+) -> int:
+    """Run up to *count* ready callbacks, in the order *pop* gives them.
+
+    This is the only place where callbacks are actually *called*.  All other
+    places just add them to the ready queue.  Each one's run time is charged
+    to its owner here, and the watchdog's heartbeat (``loop._cb_start``) is
+    set here.  With a *budget*, the batch stops early once that many seconds
+    have passed, so timers and I/O are polled again.  Returns how many
+    entries it took from the queue.  An exception from *pop* or *charge* (a
+    broken policy) propagates; exceptions from callbacks go to the loop's
+    exception handler, as in asyncio.
+    """
+    t = perf_counter()
+    end = t + budget if budget is not None else math.inf
+    debug = loop._is_debug()
+    done = 0
+    try:
+        while done < count:
+            entry = pop()
+            done += 1
+            handle, info, queued = entry
+            # internal: Handle._cancelled, _context, _callback and _args are the
+            # fields Handle._run uses; we call them directly to save a frame.
+            if handle._cancelled:
+                continue
+            loop._running_info = info
+            loop._cb_start = t
+            try:
+                if debug:
+                    _run_debug(loop, handle)
+                else:
+                    handle._context.run(handle._callback, *handle._args)  # type: ignore[attr-defined]
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                _report(loop, handle, exc)
+            now = perf_counter()
+            ran = now - t
+            info.run_time += ran
+            if queued:
+                info.wait_time += t - queued
+            info.steps += 1
+            info.longest_step = max(info.longest_step, ran)
+            if ran >= slow:
+                on_slow(entry, ran)
+            if charge is not None:
+                charge(info, ran)
+            t = now
+            if t > end:
+                break
+    finally:
+        loop._now = t
+        loop._cb_start = 0.0
+        loop._running_info = ROOT
+    return done
+
+
+def _run_debug(loop: GlueLoop, handle: events.Handle) -> None:
+    # internal: debug mode keeps _current_handle set while a callback runs and
+    # warns about slow callbacks, as BaseEventLoop._run_once does.
+    try:
+        _impl(loop)._current_handle = handle
+        t0 = loop.time()
+        h = _impl(handle)
+        h._context.run(h._callback, *h._args)
+        dt = loop.time() - t0
+        if dt >= loop.slow_callback_duration:
+            from asyncio.log import logger
+
+            fmt = _impl(asyncio.base_events)._format_handle
+            logger.warning("Executing %s took %.3f seconds", fmt(handle), dt)
+    finally:
+        _impl(loop)._current_handle = None

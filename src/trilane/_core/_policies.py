@@ -1,0 +1,266 @@
+"""Scheduling policies: the order in which runnable work is taken.
+
+A policy is a queue.  The loop's ready queue holds one, and so does each
+pool's task queue, so the same four rules (and any rule a user writes) order
+coroutines, threads and processes alike.  Each maps a note of the seed onto a
+known scheduler:
+
+=============  ==============================================================
+``fifo``       The item that waited longest runs first: asyncio's order.
+``priority``   Higher priority first, FIFO within a level.  Waiting ages an
+               item: every ``level_wait`` seconds (50 ms by default) it waited
+               count as one level more, so nothing starves.  A priority-0 item
+               waits at most ``P * level_wait`` behind a stream of priority-P
+               work (plus the time to run what was queued ahead of it).
+``fair``       Least weighted run time first, as Linux CFS orders by vruntime.
+               An owner's vruntime grows by ``ran / 1.25**priority`` each
+               time it is charged; one that slept comes back no more than
+               ``sleeper_credit`` seconds behind the queue's minimum.
+``round_robin`` Groups take turns, one item per turn, in the order they first
+               had work queued; FIFO within a group.  Items with no group
+               share one group, ``None``.
+=============  ==============================================================
+
+Ties under every built-in policy break in push order, so each order is exactly
+reproducible, and the tests assert the exact traces.
+
+Writing a policy
+----------------
+Subclass :class:`Policy` and implement :meth:`~Policy.push`,
+:meth:`~Policy.pop` and :meth:`~Policy.__len__`.  ``owner`` is a
+:class:`~trilane.TaskInfo` whose ``priority`` and ``group`` you may read.
+Override :meth:`~Policy.charge` to learn how long an owner ran.  Engines call
+a policy from one thread at a time; they do the locking.
+
+Engines handle a policy that raises: the loop reports the error through its
+exception handler and carries on with a ``fifo`` queue that holds everything
+the broken policy still held (see ``Loop``); a pool fails the task it was
+handling and does the same.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, ClassVar, Generic, TypeVar
+
+from ._stats import TaskInfo
+
+__all__ = [
+    "FairPolicy",
+    "FifoPolicy",
+    "Policy",
+    "PolicySpec",
+    "PriorityPolicy",
+    "RoundRobinPolicy",
+    "make_policy",
+    "policy_names",
+]
+
+T = TypeVar("T")
+
+
+class Policy(ABC, Generic[T]):
+    """A queue of runnable items, ordered by a scheduling rule.
+
+    ``slice`` is how long (in seconds) the loop may keep running callbacks in
+    one tick before it polls timers and I/O again, so that newly woken urgent
+    work can overtake queued work.  ``None`` means "run the whole batch that
+    was ready when the tick began", which is asyncio's behaviour.
+    """
+
+    #: The name that ``policy=`` accepts for this class.
+    name: ClassVar[str] = "custom"
+    #: Time budget of one loop tick, or ``None`` for the whole ready batch.
+    slice: float | None = None
+
+    def __init__(self) -> None:
+        self.clock: Callable[[], float] = time.monotonic
+
+    def bind(self, clock: Callable[[], float]) -> None:
+        """Called by the engine that owns this queue with the clock it runs on."""
+        self.clock = clock
+
+    @abstractmethod
+    def push(self, item: T, owner: TaskInfo) -> None:
+        """Add *item*, which belongs to *owner*."""
+
+    @abstractmethod
+    def pop(self) -> T:
+        """Remove and return the item that should run next (the queue is not empty)."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Return the number of items queued."""
+
+    def charge(self, owner: TaskInfo, seconds: float) -> None:
+        """Learn that one of *owner*'s items just ran for *seconds*."""
+
+    def drain(self) -> Iterator[T]:
+        """Remove and yield every item, in the order :meth:`pop` gives them."""
+        while len(self):
+            yield self.pop()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} queued={len(self)}>"
+
+
+class FifoPolicy(Policy[T]):
+    """First in, first out: asyncio's own order."""
+
+    name = "fifo"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: deque[T] = deque()
+
+    def push(self, item: T, owner: TaskInfo) -> None:
+        self._items.append(item)
+
+    def pop(self) -> T:
+        return self._items.popleft()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class PriorityPolicy(Policy[T]):
+    """Higher priority first, FIFO within a level, with aging.
+
+    An item's rank is its push time minus ``priority * level_wait``: a
+    priority-``p`` item ranks as though it had already waited
+    ``p * level_wait`` seconds.  Waiting therefore raises every item's
+    effective priority by one level per ``level_wait`` seconds.
+    """
+
+    name = "priority"
+    slice = 0.001
+
+    def __init__(self, level_wait: float = 0.05) -> None:
+        super().__init__()
+        if not level_wait > 0:
+            raise ValueError(f"level_wait must be > 0 seconds, got {level_wait!r}")
+        self.level_wait = level_wait
+        self._heap: list[tuple[float, int, T]] = []
+        self._seq = itertools.count()
+
+    def push(self, item: T, owner: TaskInfo) -> None:
+        rank = self.clock() - owner.priority * self.level_wait
+        heapq.heappush(self._heap, (rank, next(self._seq), item))
+
+    def pop(self) -> T:
+        return heapq.heappop(self._heap)[2]
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+class FairPolicy(Policy[T]):
+    """Least weighted run time (vruntime) first, like Linux's CFS.
+
+    Each owner's ``vruntime`` grows by ``seconds / 1.25**priority`` when it is
+    charged, so a priority-10 owner gets about 9.3 times the CPU of a
+    priority-0 one when both always have work.  An owner that comes back
+    after sleeping starts no more than ``sleeper_credit`` behind the smallest
+    vruntime in the queue, so sleeping banks no unbounded credit.
+    """
+
+    name = "fair"
+    slice = 0.001
+
+    def __init__(self, sleeper_credit: float = 0.005) -> None:
+        super().__init__()
+        self.sleeper_credit = sleeper_credit
+        self._heap: list[tuple[float, int, T]] = []
+        self._seq = itertools.count()
+        self._min_vruntime = 0.0
+
+    def push(self, item: T, owner: TaskInfo) -> None:
+        floor = self._min_vruntime - self.sleeper_credit
+        owner.vruntime = max(owner.vruntime, floor)
+        heapq.heappush(self._heap, (owner.vruntime, next(self._seq), item))
+
+    def pop(self) -> T:
+        vruntime, _, item = heapq.heappop(self._heap)
+        self._min_vruntime = max(self._min_vruntime, vruntime)
+        return item
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def charge(self, owner: TaskInfo, seconds: float) -> None:
+        owner.vruntime += seconds / _weight(owner.priority)
+
+
+def _weight(priority: int) -> float:
+    # Clamp the exponent so that extreme priorities cannot overflow a float.
+    return 1.25 ** max(-100, min(100, priority))
+
+
+class RoundRobinPolicy(Policy[T]):
+    """Groups take turns, one item each, so a busy group cannot crowd out the rest."""
+
+    name = "round_robin"
+    slice = 0.001
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queues: dict[Hashable | None, deque[T]] = {}
+        self._turns: deque[Hashable | None] = deque()
+        self._count = 0
+
+    def push(self, item: T, owner: TaskInfo) -> None:
+        group = owner.group
+        queue = self._queues.get(group)
+        if queue is None:
+            queue = self._queues[group] = deque()
+            self._turns.append(group)
+        queue.append(item)
+        self._count += 1
+
+    def pop(self) -> T:
+        group = self._turns.popleft()
+        queue = self._queues[group]
+        item = queue.popleft()
+        if queue:
+            self._turns.append(group)
+        else:
+            del self._queues[group]
+        self._count -= 1
+        return item
+
+    def __len__(self) -> int:
+        return self._count
+
+
+_BUILTIN: dict[str, type[Policy[Any]]] = {
+    "fifo": FifoPolicy,
+    "priority": PriorityPolicy,
+    "fair": FairPolicy,
+    "round_robin": RoundRobinPolicy,
+}
+
+#: What ``policy=`` accepts: a built-in policy's name, or a policy instance.
+PolicySpec = str | Policy[Any]
+
+
+def policy_names() -> list[str]:
+    """Return the names that ``policy=`` accepts, in a stable order."""
+    return list(_BUILTIN)
+
+
+def make_policy(spec: object) -> Policy[Any]:
+    """Return a new policy for a name, or *spec* itself if it is a :class:`Policy`."""
+    if isinstance(spec, Policy):
+        return spec
+    if isinstance(spec, str):
+        key = spec.replace("-", "_")
+        cls = _BUILTIN.get(key)
+        if cls is None:
+            raise ValueError(f"unknown scheduling policy {spec!r}; valid names are: {', '.join(_BUILTIN)}")
+        return cls()
+    raise TypeError(f"policy must be one of {', '.join(_BUILTIN)} or a trilane.Policy instance, got {spec!r}")
