@@ -27,7 +27,6 @@ from ._core._errors import TrilaneError as TrilaneError
 from ._core._errors import WorkerCrashed as WorkerCrashed
 from ._core._loop import Loop as Loop
 from ._core._loop import new_event_loop as new_event_loop
-from ._core._loop import run as run
 from ._core._loop import set_priority as set_priority
 from ._core._loop import spawn as spawn
 from ._core._loop import task_stats as task_stats
@@ -37,6 +36,7 @@ from ._core._policies import Policy as Policy
 from ._core._policies import PriorityPolicy as PriorityPolicy
 from ._core._policies import RoundRobinPolicy as RoundRobinPolicy
 from ._core._policies import policy_names as policy_names
+from ._core._run import run as run
 from ._core._stats import LoopStats as LoopStats
 from ._core._stats import TaskInfo as TaskInfo
 from ._core._stats import TaskStats as TaskStats

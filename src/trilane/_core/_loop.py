@@ -40,13 +40,13 @@ from collections.abc import Coroutine, Hashable
 from typing import Any, Final, TypeVar
 
 from ._clock import Clock, MonotonicClock
-from ._errors import NotACoroutine, PolicyError
+from ._errors import PolicyError
 from ._glue import GlueLoop, run_batch
-from ._policies import Policy, make_policy
+from ._policies import Policy
 from ._ready import Entry
 from ._stats import INFO_ATTR, ROOT, LoopStats, TaskInfo, TaskStats, check_priority
 
-__all__ = ["Loop", "new_event_loop", "run", "set_priority", "spawn", "task_stats"]
+__all__ = ["BlockHook", "Loop", "new_event_loop", "set_priority", "spawn", "task_stats"]
 
 T = TypeVar("T")
 
@@ -216,25 +216,6 @@ class Loop(GlueLoop):
 def new_event_loop(*, policy: Policy[Any] | str = "fifo", clock: Clock | None = None) -> Loop:
     """Return a new :class:`Loop`; use it as ``asyncio.Runner(loop_factory=trilane.new_event_loop)``."""
     return Loop(policy=policy, clock=clock)
-
-
-def run(
-    main: Coroutine[Any, Any, T],
-    *,
-    policy: Policy[Any] | str = "fifo",
-    debug: bool | None = None,
-    clock: Clock | None = None,
-) -> T:
-    """Run coroutine *main* on a new :class:`Loop` and return its result, like ``asyncio.run``.
-
-    Raises :class:`trilane.NotACoroutine` (a ``TypeError``) when *main* is not
-    a coroutine, and ``ValueError`` for an unknown policy name.
-    """
-    if not asyncio.iscoroutine(main):
-        raise NotACoroutine(f"trilane.run() needs a coroutine, such as main(), got {main!r}")
-    queue = make_policy(policy)
-    with asyncio.Runner(debug=debug, loop_factory=lambda: Loop(policy=queue, clock=clock)) as runner:
-        return runner.run(main)
 
 
 _UNSET: Final[Any] = object()
