@@ -10,6 +10,7 @@
      ├── Quarantined            an item crashed workers max_crashes times
      ├── NotPicklable           (also TypeError) a process task cannot be sent
      ├── PoolShutdown           (also RuntimeError) work was submitted after shutdown
+     ├── CheckpointError        (also ValueError) a map checkpoint file is corrupt
      └── RemoteError            carries a worker's traceback as the __cause__ text
 
 Each message says which item, what happened, and what to do about it.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import signal as _signal
 
 __all__ = [
+    "CheckpointError",
     "NotACoroutine",
     "NotPicklable",
     "PolicyError",
@@ -131,6 +133,27 @@ class NotPicklable(TrilaneError, TypeError):
 
 class PoolShutdown(TrilaneError, RuntimeError):
     """Work was submitted to a pool that is shutting down or shut down."""
+
+
+class CheckpointError(TrilaneError, ValueError):
+    """A map checkpoint file is corrupt before its last line (a torn last line is not an error).
+
+    ``path``, ``offset`` (bytes from the start) and ``line`` (1-based) say where.
+    """
+
+    def __init__(self, path: str, offset: int, line: int, cause: str) -> None:
+        self.path = path
+        self.offset = offset
+        self.line = line
+        self.cause = cause
+        super().__init__(
+            f"checkpoint {path} is corrupt at byte offset {offset} (line {line}): {cause}. "
+            "Only a torn last line is repaired automatically; fix or truncate the file at that "
+            "offset to resume, or delete it to start over."
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.path, self.offset, self.line, self.cause))
 
 
 class RemoteTraceback(Exception):
