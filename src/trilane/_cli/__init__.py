@@ -14,7 +14,9 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 # name -> (module, one-line help).  Each module defines add_arguments(parser) and run(args) -> int.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("trilane._cli._run", "run MODULE:FUNCTION over every item of a JSONL/CSV/lines file"),
+}
 
 
 def _version() -> str:
