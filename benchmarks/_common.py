@@ -1,0 +1,232 @@
+"""Shared helpers for trilane's benchmark scripts: loop configurations, repetition, tables.
+
+Every benchmark in ``benchmarks/`` runs trilane side by side with its peers in
+one run and prints a table of ratios against a baseline (stock asyncio for
+the loop benchmarks).  This module holds the parts they share::
+
+    configs (asyncio, uvloop, trilane <policy>, ...)
+        │
+        ▼
+    repeat(configs, n, measure)      round r: config 1, config 2, ... config k
+        │                            (alternating, so slow drift on a shared
+        │                             machine hits every config alike)
+        ▼
+    {config name: [result of each round]}  ──►  best()  ──►  print_table()
+
+Each measurement gets a fresh event loop (``asyncio.Runner(loop_factory=...)``)
+and a ``gc.collect()`` first, so no run inherits another's garbage.
+
+Other benchmark authors may import it: ``from _common import print_table``
+works when the script runs from ``benchmarks/``, since Python puts a
+script's own directory first on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """One event loop to benchmark: a display name and how to run a coroutine on a fresh one."""
+
+    name: str
+    #: Runs the coroutine to completion on a new loop and returns its result.
+    runner: Callable[[Coroutine[Any, Any, Any]], Any]
+    #: True for trilane loops, where ``trilane.spawn(..., priority=)`` means something.
+    trilane: bool = False
+    policy: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, make: Callable[[LoopConfig], Coroutine[Any, Any, T]]) -> T:
+        """Run ``make(self)`` on a fresh loop of this kind and return its result."""
+        gc.collect()
+        return self.runner(make(self))  # type: ignore[no-any-return]
+
+
+def _run_with_factory(factory: Callable[[], asyncio.AbstractEventLoop], coro: Coroutine[Any, Any, T]) -> T:
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+def asyncio_config() -> LoopConfig:
+    """Stock asyncio's selector loop."""
+    return LoopConfig("asyncio", partial(_run_with_factory, asyncio.new_event_loop))
+
+
+def uvloop_config() -> LoopConfig | None:
+    """uvloop, or ``None`` (with a note on stderr) when it is not installed."""
+    try:
+        import uvloop
+    except ImportError:
+        print("note: uvloop is not installed (pip install 'trilane[bench]'); skipping it", file=sys.stderr)
+        return None
+    return LoopConfig("uvloop", partial(_run_with_factory, uvloop.new_event_loop))
+
+
+def trilane_config(policy: str) -> LoopConfig:
+    """trilane's loop with the named policy, built through ``asyncio.Runner(loop_factory=...)``."""
+    import trilane
+
+    factory = partial(trilane.new_event_loop, policy=policy)
+    return LoopConfig(f"trilane {policy}", partial(_run_with_factory, factory), trilane=True, policy=policy)
+
+
+def watchdog_configs(policy: str = "fifo") -> list[LoopConfig]:
+    """trilane with its watchdog off and on, through ``trilane.run(..., watchdog=...)``.
+
+    Empty when this trilane's ``run()`` has no ``watchdog`` parameter.
+    """
+    import trilane
+
+    if "watchdog" not in inspect.signature(trilane.run).parameters:
+        return []
+    watchdog_cls = getattr(trilane, "Watchdog", None)
+
+    run: Any = trilane.run  # typed loosely: older trilanes have no watchdog parameter
+
+    def off(coro: Coroutine[Any, Any, T]) -> T:
+        return run(coro, policy=policy, watchdog=None)  # type: ignore[no-any-return]
+
+    def on(coro: Coroutine[Any, Any, T]) -> T:
+        if watchdog_cls is None:  # the default of run() is "on"
+            return run(coro, policy=policy)  # type: ignore[no-any-return]
+        return run(coro, policy=policy, watchdog=watchdog_cls())  # type: ignore[no-any-return]
+
+    return [
+        LoopConfig(f"trilane {policy} wd=off", off, trilane=True, policy=policy),
+        LoopConfig(f"trilane {policy} wd=on", on, trilane=True, policy=policy),
+    ]
+
+
+def standard_configs(policies: Sequence[str]) -> list[LoopConfig]:
+    """asyncio, uvloop (when installed), then trilane with each of *policies*."""
+    configs = [asyncio_config()]
+    uv = uvloop_config()
+    if uv is not None:
+        configs.append(uv)
+    configs.extend(trilane_config(p) for p in policies)
+    return configs
+
+
+def repeat(
+    configs: Sequence[LoopConfig],
+    rounds: int,
+    make: Callable[[LoopConfig], Coroutine[Any, Any, T]],
+    *,
+    progress: bool = True,
+) -> dict[str, list[T]]:
+    """Run *make* on every config, *rounds* times, alternating configs within each round."""
+    results: dict[str, list[T]] = {c.name: [] for c in configs}
+    for r in range(rounds):
+        # Alternate the order too, so no config always runs right after the same one.
+        order = list(configs) if r % 2 == 0 else list(reversed(configs))
+        for config in order:
+            if progress:
+                print(f"  round {r + 1}/{rounds}: {config.name:<24}", end="\r", file=sys.stderr, flush=True)
+            results[config.name].append(config.run(make))
+    if progress:
+        print(" " * 60, end="\r", file=sys.stderr, flush=True)
+    return results
+
+
+def ratio(value: float, base: float) -> str:
+    """Format ``value / base`` as ``1.23x`` (``-`` when undefined)."""
+    if base == 0 or value != value or base != base:
+        return "-"
+    return f"{value / base:.2f}x"
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]], note: str = "") -> None:
+    """Print a plain-text table: the first column left-aligned, the others right-aligned."""
+    cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        first = row[0].ljust(widths[0])
+        rest = [v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    print()
+    print(title)
+    print(line(cells[0]))
+    print("  ".join("-" * w for w in widths))
+    for row in cells[1:]:
+        print(line(row))
+    if note:
+        print(note)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return "-"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Return the *q*-quantile (0..1) of *values* by nearest rank (``nan`` when empty)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def machine_note() -> str:
+    """One line about where and on what the numbers were taken."""
+    try:
+        import trilane
+
+        version = trilane.__version__
+    except ImportError:  # pragma: no cover - benchmarks run with trilane installed
+        version = "?"
+    commit = "?"
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+            timeout=5,
+        )
+        if out.returncode == 0:
+            commit = out.stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+            timeout=5,
+        )
+        if dirty.stdout.strip():
+            commit += " + uncommitted changes in src/"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"python {platform.python_version()} ({platform.machine()}), {os.cpu_count()} cpus, "
+        f"load avg {load}; trilane {version} @ {commit}"
+    )
