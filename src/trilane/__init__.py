@@ -25,6 +25,8 @@ from ._core._errors import RemoteTraceback as RemoteTraceback
 from ._core._errors import TaskTimeout as TaskTimeout
 from ._core._errors import TrilaneError as TrilaneError
 from ._core._errors import WorkerCrashed as WorkerCrashed
+from ._core._hints import BlockingHint as BlockingHint
+from ._core._hints import StackFrame as StackFrame
 from ._core._loop import Loop as Loop
 from ._core._loop import new_event_loop as new_event_loop
 from ._core._loop import set_priority as set_priority
@@ -40,6 +42,9 @@ from ._core._run import run as run
 from ._core._stats import LoopStats as LoopStats
 from ._core._stats import TaskInfo as TaskInfo
 from ._core._stats import TaskStats as TaskStats
+from ._core._watchdog import BlockingReport as BlockingReport
+from ._core._watchdog import BlockingSite as BlockingSite
+from ._core._watchdog import Watchdog as Watchdog
 
 try:
     __version__ = _metadata.version("trilane")
