@@ -235,7 +235,8 @@ def fold(frames: Sequence[RawFrame]) -> tuple[StackFrame, ...]:
             out.extend(_shown(f, _package(f.module)) for f in group)
         elif innermost:
             out.append(_shown(group[0], _package(group[0].module)))
-            out.append(StackFrame(group[1].filename, group[1].lineno, group[1].function, packages, len(group) - 2))
+            middle = ", ".join(dict.fromkeys(_package(f.module) for f in group[1:-1]))
+            out.append(StackFrame(group[1].filename, group[1].lineno, group[1].function, middle, len(group) - 2))
             out.append(_shown(group[-1], _package(group[-1].module)))
         else:
             out.append(StackFrame(group[0].filename, group[0].lineno, group[0].function, packages, len(group)))
@@ -361,7 +362,9 @@ def match(frames: Sequence[RawFrame], cpu: float | None = None) -> BlockingHint:
             f"reading a file blocks the loop in {shown}",
             "read it in a thread: `await trilane.to_thread(path.read_bytes)` (or read in chunks with to_thread)",
         )
-    if _outermost(frames, _WAIT_MODULES) is not None or any(a in _WAIT_CALLS for _, _, a in calls):
+    # A frame in threading/queue is not enough: Event.is_set() in a busy loop is CPU, not a wait.
+    idle = cpu is not None and cpu < 0.5
+    if any(a in _WAIT_CALLS for _, _, a in calls) or (idle and _outermost(frames, _WAIT_MODULES) is not None):
         return BlockingHint(
             "wait",
             f"waiting on a thread, lock, queue or future blocks the loop in {shown}",
