@@ -16,6 +16,7 @@ __all__ = ["main"]
 # name -> (module, one-line help).  Each module defines add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("trilane._cli._run", "run MODULE:FUNCTION over every item of a JSONL/CSV/lines file"),
+    "bench": ("trilane._cli._bench", "measure processes, threads and coroutines here; fill in the seed's table"),
 }
 
 
