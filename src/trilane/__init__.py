@@ -45,6 +45,10 @@ from ._core._stats import TaskStats as TaskStats
 from ._core._watchdog import BlockingReport as BlockingReport
 from ._core._watchdog import BlockingSite as BlockingSite
 from ._core._watchdog import Watchdog as Watchdog
+from ._pools._base import PoolFuture as PoolFuture
+from ._pools._options import TaskOptions as TaskOptions
+from ._pools._process import ProcessPool as ProcessPool
+from ._pools._thread import ThreadPool as ThreadPool
 
 try:
     __version__ = _metadata.version("trilane")

@@ -121,14 +121,15 @@ class NotPicklable(TrilaneError, TypeError):
     def __init__(self, what: str, obj_repr: str, cause: str) -> None:
         self.what = what
         self.obj_repr = obj_repr
+        self.cause = cause
         super().__init__(
-            f"cannot send {what} {obj_repr} to a worker process: {cause}. "
+            f"cannot pickle {what} {obj_repr} to send it between processes: {cause}. "
             "Define it at module top level (not a lambda, closure or local class), "
             "or use threads (ThreadPool, backend='thread') so it need not be pickled."
         )
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.what, self.obj_repr, str(self)))
+        return (type(self), (self.what, self.obj_repr, self.cause))
 
 
 class PoolShutdown(TrilaneError, RuntimeError):

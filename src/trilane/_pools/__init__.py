@@ -1,0 +1,19 @@
+"""Supervised thread and process pools (the ``engines`` layer).
+
+Modules, one concept each:
+
+* ``_options``  TaskOptions, and how a task is named in error messages
+* ``_base``     the task record, PoolFuture, submit/map/shutdown face
+* ``_map``      lazy, bounded, auto-chunked map
+* ``_thread``   ThreadPool (threads, deadlines, lost-thread accounting)
+* ``_process``  ProcessPool (the manager thread that supervises workers)
+* ``_worker``   the loop inside a worker process
+* ``_wire``     framing and pickling (protocol 5, out-of-band buffers)
+"""
+
+from ._base import PoolFuture as PoolFuture
+from ._options import TaskOptions as TaskOptions
+from ._process import ProcessPool as ProcessPool
+from ._thread import ThreadPool as ThreadPool
+
+__all__ = ["PoolFuture", "ProcessPool", "TaskOptions", "ThreadPool"]

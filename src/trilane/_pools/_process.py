@@ -1,0 +1,540 @@
+"""ProcessPool: supervised worker processes, fed by a scheduling policy.
+
+::
+
+      submit() ── pickle in the caller (NotPicklable here) ── policy.push ──┐
+                                                                            │ dispatch (under the
+                                                                            │ lock, by whichever
+      ┌──────────────────── manager thread ──────────────────────┐          │ thread got there)
+      │ multiprocessing.connection.wait(                          │          v
+      │     worker pipes      -> results, READY, RETIRE           │   idle worker <─ TASK frame
+      │     process sentinels -> a worker died                    │
+      │     wake pipe         -> new deadline / cancel / shutdown │
+      │     timeout           -> next task deadline or SIGKILL)   │
+      └───────────────────────────────────────────────────────────┘
+
+The manager thread is the only reader of the worker pipes and the only one
+that starts or reaps processes.  Each worker holds at most one task on its own
+duplex pipe, so when a worker dies the pool knows which task it held:
+
+* that task alone fails with ``WorkerCrashed`` (pid, exit code or signal,
+  item), or is queued again if ``TaskOptions.retries`` allows;
+* a task (or an identical call submitted again) that has killed
+  ``max_crashes`` workers fails with ``Quarantined`` and is not run again;
+* the worker is replaced at once and the pool keeps serving.
+
+Stopping work: a task past ``TaskOptions.timeout``, a running future that is
+``cancel()``-ed, and ``shutdown(cancel_futures=True)`` all send SIGTERM to the
+worker and SIGKILL ``term_grace`` seconds later if it is still alive.  The
+future ends at once (TaskTimeout, or cancelled); a replacement worker starts
+right away while the old one is reaped in the background.
+
+``max_tasks_per_worker``: a worker flags its last result as RETIRE and exits;
+the manager never sends work to a retiring worker, which is what makes a
+backlog finish (cpython#115634 deadlocked here).
+
+Start method: ``forkserver`` on Linux by default (what Python 3.14 does; see
+docs/pools.md for the measurements); ``fork`` is faster to start but unsafe
+in a process with threads, and ``spawn`` is the slowest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import multiprocessing
+import multiprocessing.connection as mpc
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .._core._errors import PoolShutdown, Quarantined, TaskTimeout, WorkerCrashed
+from .._core._policies import Policy
+from . import _wire
+from ._base import PoolBase, PoolFuture, Task, settle
+from ._options import TaskOptions
+from ._worker import worker_main
+
+__all__ = ["ProcessPool", "default_start_method"]
+
+STARTING, IDLE, BUSY, RETIRING, STOPPING, DYING = "starting", "idle", "busy", "retiring", "stopping", "dying"
+#: SIGTERM-to-SIGKILL grace used by shutdown(cancel_futures=True) and Ctrl-C.
+SHUTDOWN_GRACE = 0.25
+#: A worker that was told to stop and is still alive this long after is killed.
+STOP_TIMEOUT = 5.0
+
+
+def default_start_method() -> str:
+    """``forkserver`` where the platform has it (Linux, macOS), else ``spawn``."""
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+class _Worker:
+    __slots__ = ("conn", "kill_at", "pid", "proc", "state", "stop_at", "task")
+
+    def __init__(self, proc: Any, conn: mpc.Connection) -> None:
+        self.proc = proc
+        self.conn: mpc.Connection | None = conn
+        self.pid: int = proc.pid
+        self.state = STARTING
+        self.task: Task | None = None
+        self.kill_at: float | None = None
+        self.stop_at: float | None = None
+
+
+class ProcessPool(PoolBase):
+    """A ``concurrent.futures.Executor`` of supervised worker processes.
+
+    ``workers`` defaults to ``os.cpu_count()``.  ``start_method`` is
+    ``"forkserver"`` on Linux unless given.  Workers are started when the
+    first task is submitted.  See the module docstring (and docs/pools.md)
+    for crash handling, timeouts, cancellation and shutdown.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        policy: str | Policy[Any] = "fifo",
+        start_method: str | None = None,
+        max_tasks_per_worker: int | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple[Any, ...] = (),
+        max_crashes: int = 3,
+        term_grace: float = 1.0,
+    ) -> None:
+        if workers is None:
+            workers = os.cpu_count() or 1
+        super().__init__(workers, policy)
+        if max_tasks_per_worker is not None and (type(max_tasks_per_worker) is not int or max_tasks_per_worker < 1):
+            raise ValueError(f"max_tasks_per_worker must be None or an int >= 1, got {max_tasks_per_worker!r}")
+        if type(max_crashes) is not int or max_crashes < 1:
+            raise ValueError(f"max_crashes must be an int >= 1, got {max_crashes!r}")
+        if not term_grace >= 0:
+            raise ValueError(f"term_grace must be >= 0 seconds, got {term_grace!r}")
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable, got {initializer!r}")
+        self.start_method = start_method or default_start_method()
+        self._ctx = multiprocessing.get_context(self.start_method)
+        self._max_tasks = max_tasks_per_worker
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._max_crashes = max_crashes
+        self._term_grace = float(term_grace)
+        self._workers: dict[int, _Worker] = {}  # keyed by id(worker)
+        self._idle: deque[_Worker] = deque()
+        self._manager: threading.Thread | None = None
+        self._wake_r, self._wake_w = -1, -1
+        self._broken: str | None = None
+        self._crashes: dict[bytes, int] = {}  # digest of a call -> workers it killed
+        self._cancel_grace = self._term_grace
+        self.crashed_workers = 0
+        self._count = itertools.count(1)
+
+    # -- submitting --------------------------------------------------------------
+    def _check_fn(self, fn: Callable[..., Any]) -> None:
+        super()._check_fn(fn)
+        _wire.dumps_call(fn, (), {}, lambda: "map")
+
+    def _submit(
+        self,
+        options: TaskOptions,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        desc: str | None,
+    ) -> PoolFuture[Any]:
+        fut: PoolFuture[Any] = PoolFuture()
+        task = Task(fn, args, kwargs, options, fut, desc)
+        if self._shutdown:
+            raise PoolShutdown(f"cannot submit {task.describe()}: the ProcessPool is shut down")
+        task.packed = _wire.dumps_call(fn, args, kwargs, task.describe)
+        fut._cancel_running = self._cancel_running
+        with self._lock:
+            if self._shutdown:
+                raise PoolShutdown(f"cannot submit {task.describe()}: the ProcessPool is shut down")
+            if self._broken is not None:
+                raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken}")
+            if self._crashes and self._crashes.get(_digest(task), 0) >= self._max_crashes:
+                fut.set_exception(
+                    Quarantined(task.describe(), None, None, self._crashes[_digest(task)]),
+                )
+                return fut
+            self._policy.push(task, task.owner)
+            if self._manager is None:
+                self._start_manager_locked()
+            elif self._idle:
+                self._dispatch_locked()
+        return fut
+
+    def _start_manager_locked(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._manager = threading.Thread(target=self._manage, name="trilane-process-manager", daemon=True)
+        self._manager.start()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already awake, or closed at shutdown
+
+    def _dispatch_locked(self) -> None:
+        """Send queued tasks to idle workers.  Called with the lock held."""
+        policy = self._policy
+        while self._idle and len(policy):
+            task = policy.pop()
+            fut = task.future
+            if not task.started:
+                if not fut.set_running_or_notify_cancel():
+                    continue
+                task.started = True
+            w = self._idle.popleft()
+            assert w.conn is not None
+            try:
+                _wire.send_frame(w.conn, _wire.TASK, task.id, task.packed)
+            except (OSError, ValueError):
+                # It died between READY and now; its sentinel will fire.  Requeue.
+                w.state = DYING
+                self._policy.push(task, task.owner)
+                continue
+            w.state = BUSY
+            w.task = task
+            fut.worker_pid = w.pid
+            task.started_at = time.monotonic()
+            if task.options.timeout is not None:
+                task.deadline = task.started_at + task.options.timeout
+                self._wake()
+
+    # -- stopping running work -----------------------------------------------------
+    def _cancel_running(self, fut: PoolFuture[Any]) -> bool:
+        with self._lock:
+            for w in self._workers.values():
+                if w.state == BUSY and w.task is not None and w.task.future is fut:
+                    self._kill_locked(w, self._cancel_grace)
+                    self._wake()
+                    return True
+        return False
+
+    def _kill_locked(self, w: _Worker, grace: float) -> None:
+        if w.task is not None:
+            w.task.killed = True
+        if w in self._idle:
+            self._idle.remove(w)
+        w.state = DYING
+        w.kill_at = time.monotonic() + grace
+        try:
+            os.kill(w.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    # -- the manager thread ----------------------------------------------------------
+    def _manage(self) -> None:
+        try:
+            self._spawn_missing()
+            while True:
+                with self._lock:
+                    if self._shutdown and not self._workers:
+                        return
+                    waits: dict[Any, tuple[str, _Worker]] = {}
+                    for w in self._workers.values():
+                        if w.conn is not None:
+                            waits[w.conn] = ("conn", w)
+                        waits[w.proc.sentinel] = ("exit", w)
+                    timeout = self._next_timeout_locked()
+                ready = mpc.wait([self._wake_r, *waits], timeout)
+                for obj in ready:
+                    if obj == self._wake_r:
+                        try:
+                            while os.read(self._wake_r, 512):
+                                pass
+                        except BlockingIOError:
+                            pass
+                        continue
+                    what, w = waits[obj]
+                    if what == "conn":
+                        self._on_message(w)
+                for obj in ready:
+                    if obj != self._wake_r and waits[obj][0] == "exit":
+                        self._on_exit(waits[obj][1])
+                self._on_clock()
+                self._spawn_missing()
+        except BaseException as exc:
+            # Should not happen (a bug, or workers that cannot start at all):
+            # fail every waiting future instead of leaving them hanging.
+            self._fail_everything(exc)
+            raise
+        finally:
+            self._close_all()
+
+    def _fail_everything(self, exc: BaseException) -> None:
+        with self._lock:
+            self._broken = f"the pool's manager thread failed: {exc!r}"
+            self._shutdown = True
+            tasks = list(self._policy.drain())
+            tasks += [w.task for w in self._workers.values() if w.task is not None]
+        for task in tasks:
+            if task.started or task.future.set_running_or_notify_cancel():
+                settle(task.future, exc=PoolShutdown(f"{task.describe()} was lost: {self._broken}"))
+
+    def _next_timeout_locked(self) -> float | None:
+        soonest: float | None = None
+        for w in self._workers.values():
+            for t in (
+                w.task.deadline if (w.state == BUSY and w.task is not None) else None,
+                w.kill_at,
+                w.stop_at,
+            ):
+                if t is not None and (soonest is None or t < soonest):
+                    soonest = t
+        if soonest is None:
+            return None
+        return max(0.0, soonest - time.monotonic())
+
+    def _on_message(self, w: _Worker) -> None:
+        assert w.conn is not None
+        try:
+            kind, ident, data, buffers = _wire.recv_frame(w.conn)
+        except (EOFError, OSError):
+            w.conn.close()
+            w.conn = None  # it exited; the sentinel says how
+            return
+        if kind == _wire.READY:
+            with self._lock:
+                if w.state == STARTING:
+                    w.state = IDLE
+                    self._idle.append(w)
+                    self._dispatch_locked()
+                    self._stop_idle_if_done_locked()
+            return
+        if kind == _wire.INIT_ERROR:
+            err = _wire.loads(data, buffers)
+            self._on_init_error(err.rebuild())
+            return
+        result: Any = None
+        exc: BaseException | None = None
+        try:
+            value = _wire.loads(data, buffers)
+        except Exception as e:
+            exc = e
+        else:
+            if kind in (_wire.ERR, _wire.ERR_RETIRE):
+                exc = value.rebuild() if isinstance(value, _wire.RemoteError) else value
+            else:
+                result = value
+        del data, buffers
+        with self._lock:
+            task = w.task
+            if task is None or task.id != ident:
+                return  # a result from a worker we already gave up on
+            w.task = None
+            self._charge(task, time.monotonic() - task.started_at)
+            if task.killed or w.state == DYING:
+                return
+            if kind in (_wire.OK_RETIRE, _wire.ERR_RETIRE):
+                w.state = RETIRING
+            else:
+                w.state = IDLE
+                self._idle.append(w)
+            self._dispatch_locked()
+            self._stop_idle_if_done_locked()
+        settle(task.future, result, exc)
+
+    def _on_exit(self, w: _Worker) -> None:
+        # Read what it sent before it died (a RETIRE result, say) first.
+        while w.conn is not None:
+            try:
+                if not w.conn.poll():
+                    break
+            except (EOFError, OSError):
+                break
+            self._on_message(w)
+        w.proc.join(1.0)
+        code = w.proc.exitcode
+        failed: list[tuple[Task, BaseException]] = []
+        with self._lock:
+            self._workers.pop(id(w), None)
+            if w in self._idle:
+                self._idle.remove(w)
+            task, w.task = w.task, None
+            if task is not None and not task.killed:
+                self.crashed_workers += 1
+                task.crashes += 1
+                key = _digest(task)
+                self._crashes[key] = self._crashes.get(key, 0) + 1
+                if task.crashes >= self._max_crashes:
+                    failed.append((task, Quarantined(task.describe(), w.pid, code, task.crashes)))
+                elif task.attempts <= task.options.retries and not self._shutdown:
+                    task.attempts += 1
+                    self._policy.push(task, task.owner)
+                else:
+                    failed.append((task, WorkerCrashed(task.describe(), w.pid, code, task.attempts)))
+        if w.conn is not None:
+            w.conn.close()
+            w.conn = None
+        try:
+            w.proc.close()
+        except ValueError:  # still running after join(1.0): cannot happen once the sentinel fired
+            pass
+        for task, exc in failed:
+            settle(task.future, exc=exc)
+
+    def _on_clock(self) -> None:
+        now = time.monotonic()
+        expired: list[Task] = []
+        with self._lock:
+            for w in list(self._workers.values()):
+                task = w.task
+                if w.state == BUSY and task is not None and task.deadline is not None and task.deadline <= now:
+                    self._kill_locked(w, self._term_grace)
+                    expired.append(task)
+                elif w.kill_at is not None and w.kill_at <= now:
+                    w.kill_at = None
+                    try:
+                        os.kill(w.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                elif w.stop_at is not None and w.stop_at <= now:
+                    w.stop_at = None
+                    self._kill_locked(w, 0.0)
+        for task in expired:
+            settle(
+                task.future,
+                exc=TaskTimeout(
+                    task.describe(),
+                    task.options.timeout or 0.0,
+                    f"its worker was terminated (SIGTERM, then SIGKILL after {self._term_grace:g} s) "
+                    "and replaced. Raise the timeout if the work needs longer.",
+                ),
+            )
+
+    def _on_init_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self._broken = f"the pool's initializer failed in a worker: {exc!r}"
+            pending = list(self._policy.drain())
+            self._shutdown = True
+            for w in self._workers.values():
+                if w.state in (IDLE, STARTING):
+                    self._kill_locked(w, 0.0)
+        for task in pending:
+            if task.started or task.future.set_running_or_notify_cancel():
+                settle(task.future, exc=exc)
+
+    def _stop_idle_if_done_locked(self) -> None:
+        if not self._shutdown or len(self._policy):
+            return
+        for w in list(self._idle):
+            assert w.conn is not None
+            try:
+                _wire.send_frame(w.conn, _wire.STOP, 0)
+            except (OSError, ValueError):
+                pass
+            w.state = STOPPING
+            w.stop_at = time.monotonic() + STOP_TIMEOUT
+        self._idle.clear()
+
+    def _spawn_missing(self) -> None:
+        while True:
+            with self._lock:
+                self._stop_idle_if_done_locked()
+                live = sum(1 for w in self._workers.values() if w.state in (STARTING, IDLE, BUSY))
+                if self._shutdown or live >= self._max_workers:
+                    return
+            self._spawn_one()
+
+    def _spawn_one(self) -> None:
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(  # type: ignore[attr-defined]
+            target=worker_main,
+            args=(child_conn, os.getpid(), self._initializer, self._initargs, self._max_tasks),
+            name=f"trilane-worker-{next(self._count)}",
+        )
+        try:
+            proc.start()
+        finally:
+            child_conn.close()
+        with self._lock:
+            w = _Worker(proc, parent_conn)
+            self._workers[id(w)] = w
+
+    def _close_all(self) -> None:
+        with self._lock:
+            workers = list(self._workers.values())
+            self._workers.clear()
+            self._idle.clear()
+            wake_r, wake_w = self._wake_r, self._wake_w
+            self._wake_r = self._wake_w = -1
+        for w in workers:  # only after an unexpected error in the manager
+            try:
+                os.kill(w.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            w.proc.join()
+            w.proc.close()
+            if w.conn is not None:
+                w.conn.close()
+        for fd in (wake_r, wake_w):
+            if fd >= 0:
+                os.close(fd)
+
+    # -- lifetime ------------------------------------------------------------------------
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting work.
+
+        Without ``cancel_futures`` queued and running tasks finish first.  With
+        it, queued tasks are cancelled and *running* tasks are stopped too:
+        their workers get SIGTERM, then SIGKILL after 0.25 s, and their futures
+        end cancelled.  ``wait=True`` returns once every worker is reaped.
+        """
+        cancelled: list[Task] = []
+        running: list[PoolFuture[Any]] = []
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                cancelled = list(self._policy.drain())
+                for w in list(self._workers.values()):
+                    if w.state == BUSY and w.task is not None:
+                        running.append(w.task.future)
+                        self._kill_locked(w, min(self._term_grace, SHUTDOWN_GRACE))
+                    elif w.state in (STARTING, IDLE):
+                        self._kill_locked(w, 0.0)
+            manager = self._manager
+            if manager is not None:
+                self._wake()
+        for task in cancelled:
+            if not task.future.cancel():  # a retry waiting for another attempt is RUNNING
+                task.future._force_cancel()
+        for fut in running:
+            fut._force_cancel()
+        if wait and manager is not None and manager is not threading.current_thread():
+            manager.join()
+
+    def __repr__(self) -> str:
+        return (
+            f"<ProcessPool workers={self._max_workers} start_method={self.start_method!r} "
+            f"live={len(self._workers)} queued={len(self._policy)}{' shutdown' if self._shutdown else ''}>"
+        )
+
+
+def _digest(task: Task) -> bytes:
+    data, _ = task.packed
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+if sys.platform.startswith("linux"):
+    # Make forkserver children cheap to start: preload our worker module in the
+    # fork server (it only takes effect if the server has not started yet).
+    try:
+        from multiprocessing import forkserver as _fs
+
+        _preload = list(getattr(_fs._forkserver, "_preload_modules", ["__main__"]))
+        if "trilane._pools._worker" not in _preload:
+            _fs.set_forkserver_preload([*_preload, "trilane._pools._worker"])
+    except Exception:  # pragma: no cover
+        pass
