@@ -16,6 +16,7 @@ import importlib.metadata as _metadata
 from ._core._clock import Clock as Clock
 from ._core._clock import MockClock as MockClock
 from ._core._clock import MonotonicClock as MonotonicClock
+from ._core._errors import CheckpointError as CheckpointError
 from ._core._errors import NotACoroutine as NotACoroutine
 from ._core._errors import NotPicklable as NotPicklable
 from ._core._errors import PolicyError as PolicyError
@@ -42,6 +43,14 @@ from ._core._run import run as run
 from ._core._stats import LoopStats as LoopStats
 from ._core._stats import TaskInfo as TaskInfo
 from ._core._stats import TaskStats as TaskStats
+from ._map import AsyncMapIterator as AsyncMapIterator
+from ._map import Backoff as Backoff
+from ._map import Failure as Failure
+from ._map import MapIterator as MapIterator
+from ._map import MapPlan as MapPlan
+from ._map import Outcome as Outcome
+from ._map import amap as amap
+from ._map import map as map
 from ._core._watchdog import BlockingReport as BlockingReport
 from ._core._watchdog import BlockingSite as BlockingSite
 from ._core._watchdog import Watchdog as Watchdog

@@ -1,0 +1,90 @@
+"""The async backend: each item is a task on the driver's loop.
+
+``trilane.map`` runs the driver on a private trilane loop in the calling
+thread; ``trilane.amap`` runs it on the loop that is already running.  Each
+item becomes one task (``trilane.spawn`` with the run's ``priority``, which
+the ``priority`` and ``fair`` policies honour), so ``concurrency`` is simply
+the number of tasks alive at once.  A timeout cancels the coroutine.
+
+A synchronous function runs through ``trilane.to_thread`` when it exists,
+otherwise through a private thread pool of ``concurrency`` threads; a timeout
+then abandons the thread (threads cannot be stopped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from typing import Any
+
+from ..._core._loop import spawn
+from ._base import Backend, ChunkResult, await_item, run_chunk
+
+__all__ = ["AsyncBackend"]
+
+DEFAULT_CONCURRENCY = 100
+
+
+class AsyncBackend(Backend):
+    """Runs each item as a task on the running event loop."""
+
+    name = "async"
+    chunks = False
+    stops_by = "its coroutine was cancelled"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tasks: set[asyncio.Task[ChunkResult]] = set()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def default_concurrency(self) -> int:
+        return DEFAULT_CONCURRENCY
+
+    def submit(self, items: list[Any]) -> asyncio.Future[ChunkResult]:
+        task = spawn(self._run(items), priority=self.options.priority)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _run(self, items: list[Any]) -> ChunkResult:
+        values: list[Any] = []
+        failures: dict[int, BaseException] = {}
+        start = time.perf_counter()
+        fn = self.fn if self.is_async else self._threaded
+        for i, item in enumerate(items):
+            try:
+                values.append(await await_item(fn, item, self.options.timeout))
+                continue
+            except Exception as exc:
+                failures[i] = exc
+            values.append(None)
+        return values, failures or None, time.perf_counter() - start
+
+    async def _threaded(self, item: Any) -> Any:
+        try:
+            from ... import _offload  # type: ignore[attr-defined, unused-ignore]
+
+            to_thread = _offload.to_thread
+        except (ImportError, AttributeError):
+            to_thread = None
+        if to_thread is not None:
+            return await to_thread(self.fn, item)
+        if self._executor is None:
+            size = self.options.concurrency or DEFAULT_CONCURRENCY
+            self._executor = concurrent.futures.ThreadPoolExecutor(min(size, 64), thread_name_prefix="trilane-map")
+        loop = asyncio.get_running_loop()
+        (value,), failed, _ = await loop.run_in_executor(self._executor, run_chunk, self.fn, [item])
+        if failed:
+            raise failed[0]
+        return value
+
+    async def aclose(self, *, cancel: bool) -> None:
+        if cancel:
+            for task in list(self._tasks):
+                task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=not cancel, cancel_futures=cancel)
+            self._executor = None
