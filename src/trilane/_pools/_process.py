@@ -152,14 +152,14 @@ class ProcessPool(PoolBase):
         fut: PoolFuture[Any] = PoolFuture()
         task = Task(fn, args, kwargs, options, fut, desc)
         if self._shutdown:
-            raise PoolShutdown(f"cannot submit {task.describe()}: the ProcessPool is shut down")
+            raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
         task.packed = _wire.dumps_call(fn, args, kwargs, task.describe)
         fut._cancel_running = self._cancel_running
         with self._lock:
             if self._shutdown:
-                raise PoolShutdown(f"cannot submit {task.describe()}: the ProcessPool is shut down")
-            if self._broken is not None:
-                raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken}")
+                raise PoolShutdown(
+                    f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}"
+                )
             if self._crashes and self._crashes.get(_digest(task), 0) >= self._max_crashes:
                 fut.set_exception(
                     Quarantined(task.describe(), None, None, self._crashes[_digest(task)]),

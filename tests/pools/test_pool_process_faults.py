@@ -1,0 +1,215 @@
+"""ProcessPool fault tests: each kills or breaks a worker and checks that only
+its own task fails, the pool keeps serving, and nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import _tasks
+import pytest
+from conftest import alive, assert_pids_gone, worker_pids
+
+import trilane
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _wait_running(fut: trilane.PoolFuture[object]) -> int:
+    deadline = time.monotonic() + 10
+    while fut.worker_pid is None or not fut.running():
+        assert time.monotonic() < deadline, "task never started"
+        time.sleep(0.005)
+    assert fut.worker_pid is not None
+    return fut.worker_pid
+
+
+def _still_serves(pool: trilane.ProcessPool) -> None:
+    assert pool.submit(_tasks.inc, 41).result(timeout=10) == 42
+
+
+def test_sigkill_mid_task(no_leaks: None) -> None:
+    with trilane.ProcessPool(2) as pool:
+        other = pool.submit(_tasks.sleep_then, 0.3, "other")
+        fut = pool.submit(_tasks.sleep_then, 30)
+        pid = _wait_running(fut)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(trilane.WorkerCrashed) as info:
+            fut.result(timeout=10)
+        assert info.value.pid == pid
+        assert info.value.exitcode == -signal.SIGKILL
+        assert "SIGKILL" in str(info.value) and "sleep_then(30)" in str(info.value)
+        assert other.result(timeout=10) == "other"  # only the killed task failed
+        _still_serves(pool)
+        pids = worker_pids(pool)
+    assert_pids_gone(pids | {pid})
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "exitcode"),
+    [
+        (_tasks.segfault, (), -signal.SIGSEGV),
+        (_tasks.hard_exit, (3,), 3),
+        (_tasks.soft_exit, (4,), 4),
+        (_tasks.sigkill_self, (), -signal.SIGKILL),
+    ],
+    ids=["segfault", "os._exit", "sys.exit", "self-sigkill"],
+)
+def test_worker_death_fails_only_its_task(no_leaks: None, fn: object, args: tuple[int, ...], exitcode: int) -> None:
+    with trilane.ProcessPool(2) as pool:
+        fut = pool.submit(fn, *args)  # type: ignore[arg-type]
+        with pytest.raises(trilane.WorkerCrashed) as info:
+            fut.result(timeout=10)
+        assert info.value.exitcode == exitcode
+        assert info.value.pid == fut.worker_pid
+        assert not isinstance(info.value, trilane.Quarantined)
+        results = [pool.submit(_tasks.inc, i) for i in range(20)]
+        assert [f.result(timeout=10) for f in results] == list(range(1, 21))
+        assert pool.crashed_workers == 1
+
+
+def test_exception_while_pickling_the_result(no_leaks: None) -> None:
+    with trilane.ProcessPool(1) as pool:
+        with pytest.raises(trilane.NotPicklable) as info:
+            pool.submit(_tasks.make_unpicklable).result(timeout=10)
+        assert "the result" in str(info.value) and "refuses to be pickled" in str(info.value)
+        assert isinstance(info.value.__cause__, trilane.RemoteTraceback)
+        _still_serves(pool)
+
+
+def test_exception_while_unpickling_the_args_in_the_worker(no_leaks: None) -> None:
+    with trilane.ProcessPool(1) as pool:
+        with pytest.raises(RuntimeError, match="cannot rebuild BreaksInWorker") as info:
+            pool.submit(_tasks.echo, _tasks.BreaksInWorker()).result(timeout=10)
+        assert isinstance(info.value.__cause__, trilane.RemoteTraceback)
+        assert "__setstate__" in info.value.__cause__.tb
+        _still_serves(pool)
+
+
+def test_poison_item_is_quarantined(no_leaks: None) -> None:
+    opts = trilane.TaskOptions(retries=10, name="poison")
+    with trilane.ProcessPool(2, max_crashes=3) as pool:
+        fut = pool.submit_with(opts, _tasks.hard_exit, 7)
+        with pytest.raises(trilane.Quarantined) as info:
+            fut.result(timeout=20)
+        assert info.value.attempts == 3
+        assert "'poison' was quarantined" in str(info.value)
+        assert pool.crashed_workers == 3  # retried twice, then quarantined: not retried forever
+        # The same call again is refused at once, without killing a fourth worker.
+        again = pool.submit_with(opts, _tasks.hard_exit, 7)
+        with pytest.raises(trilane.Quarantined):
+            again.result(timeout=5)
+        assert pool.crashed_workers == 3
+        _still_serves(pool)
+
+
+def test_poison_item_in_a_map_fails_at_its_position(no_leaks: None) -> None:
+    with trilane.ProcessPool(2, max_crashes=2) as pool:
+        it = pool.map(_tasks.poison_or_inc, range(20), chunksize=1, options=trilane.TaskOptions(retries=5))
+        got = []
+        with pytest.raises(trilane.Quarantined) as info:
+            for r in it:
+                got.append(r)
+        assert got == list(range(1, 14))
+        assert "poison_or_inc(13)" in str(info.value)
+        _still_serves(pool)
+
+
+def test_retry_after_a_crash(no_leaks: None, tmp_path: Path) -> None:
+    marker = str(tmp_path / "crashed-once")
+    with trilane.ProcessPool(1) as pool:
+        fut = pool.submit_with(trilane.TaskOptions(retries=1), _tasks.crash_once, marker)
+        assert fut.result(timeout=10) == "second time lucky"
+        assert pool.crashed_workers == 1
+
+
+def test_task_ignoring_sigterm_is_killed_at_its_timeout(no_leaks: None) -> None:
+    with trilane.ProcessPool(1, term_grace=0.2) as pool:
+        t0 = time.monotonic()
+        fut = pool.submit_with(trilane.TaskOptions(timeout=0.5), _tasks.ignore_sigterm_and_sleep, 60)
+        with pytest.raises(trilane.TaskTimeout) as info:
+            fut.result(timeout=20)
+        assert isinstance(info.value, TimeoutError)
+        assert "ignore_sigterm_and_sleep(60)" in str(info.value)
+        pid = fut.worker_pid
+        assert pid is not None
+        assert_pids_gone([pid], within=5)  # SIGKILL after the grace period
+        assert time.monotonic() - t0 < 20  # far less than the 60 s the task wanted
+        _still_serves(pool)
+
+
+def test_cancel_a_running_task_kills_its_worker(no_leaks: None) -> None:
+    with trilane.ProcessPool(1, term_grace=0.2) as pool:
+        fut = pool.submit(_tasks.ignore_sigterm_and_sleep, 60)
+        pid = _wait_running(fut)
+        assert fut.cancel() is True
+        assert fut.cancelled() and fut.done()
+        assert_pids_gone([pid], within=5)
+        _still_serves(pool)
+        assert pool.crashed_workers == 0  # we killed it: not a crash
+
+
+def test_max_tasks_per_worker_2_with_a_backlog_of_100(no_leaks: None) -> None:
+    with trilane.ProcessPool(2, max_tasks_per_worker=2) as pool:
+        futs = [pool.submit(_tasks.getpid) for _ in range(100)]
+        pids = [f.result(timeout=30) for f in futs]
+    assert len(pids) == 100
+    assert len(set(pids)) >= 50  # each worker ran at most 2 tasks
+    assert max(pids.count(p) for p in set(pids)) <= 2
+    assert_pids_gone(set(pids))
+
+
+def test_shutdown_cancel_futures_stops_within_a_second(no_leaks: None) -> None:
+    pool = trilane.ProcessPool(2, term_grace=5.0)
+    running = [pool.submit(_tasks.ignore_sigterm_and_sleep, 60) for _ in range(2)]
+    queued = [pool.submit(_tasks.sleep_then, 60) for _ in range(10)]
+    for f in running:
+        _wait_running(f)
+    pids = worker_pids(pool)
+    t0 = time.monotonic()
+    pool.shutdown(wait=True, cancel_futures=True)
+    assert time.monotonic() - t0 < 1.0
+    assert all(f.cancelled() for f in running + queued)
+    assert not any(alive(p) for p in pids)
+    with pytest.raises(trilane.PoolShutdown):
+        pool.submit(_tasks.inc, 1)
+
+
+def test_initializer_runs_in_every_worker(no_leaks: None) -> None:
+    with trilane.ProcessPool(2, initializer=_tasks.init_state, initargs=("ready",)) as pool:
+        assert {pool.submit(_tasks.read_state).result(timeout=10) for _ in range(4)} == {"ready"}
+
+
+def test_failing_initializer_fails_the_work_and_breaks_the_pool(no_leaks: None) -> None:
+    pool = trilane.ProcessPool(1, initializer=_tasks.failing_init)
+    fut = pool.submit(_tasks.inc, 1)
+    with pytest.raises(RuntimeError, match="initializer is broken"):
+        fut.result(timeout=10)
+    with pytest.raises(trilane.PoolShutdown, match="initializer"):
+        pool.submit(_tasks.inc, 1)
+    pool.shutdown()
+
+
+def test_unpicklable_call_raises_at_submit_before_any_worker_starts(no_leaks: None) -> None:
+    with trilane.ProcessPool(2) as pool:
+        with pytest.raises(trilane.NotPicklable, match="the function") as info:
+            pool.submit(lambda: 1)
+        assert "module top level" in str(info.value) and isinstance(info.value, TypeError)
+        with pytest.raises(trilane.NotPicklable, match="argument 1 of task echo"):
+            pool.submit(_tasks.echo, 1, lambda: 2)
+        with pytest.raises(trilane.NotPicklable, match="keyword argument 'key'"):
+            pool.submit(_tasks.echo, 1, key=_tasks.Unpicklable())
+        with pytest.raises(trilane.NotPicklable):
+            pool.map(lambda x: x, [1, 2])
+        assert pool._manager is None  # no worker was started for any of these
+
+
+def test_remote_traceback_is_attached(no_leaks: None) -> None:
+    with trilane.ProcessPool(1) as pool:
+        with pytest.raises(ValueError, match="boom on 5") as info:
+            pool.submit(_tasks.boom, 5).result(timeout=10)
+    cause = info.value.__cause__
+    assert isinstance(cause, trilane.RemoteTraceback)
+    assert "in boom" in cause.tb and "_tasks.py" in cause.tb
