@@ -10,7 +10,7 @@ from pathlib import Path
 
 import _tasks
 import pytest
-from conftest import alive, assert_pids_gone, worker_pids
+from _helpers import alive, assert_pids_gone, worker_pids
 
 import trilane
 
@@ -207,9 +207,8 @@ def test_unpicklable_call_raises_at_submit_before_any_worker_starts(no_leaks: No
 
 
 def test_remote_traceback_is_attached(no_leaks: None) -> None:
-    with trilane.ProcessPool(1) as pool:
-        with pytest.raises(ValueError, match="boom on 5") as info:
-            pool.submit(_tasks.boom, 5).result(timeout=10)
+    with trilane.ProcessPool(1) as pool, pytest.raises(ValueError, match="boom on 5") as info:
+        pool.submit(_tasks.boom, 5).result(timeout=10)
     cause = info.value.__cause__
     assert isinstance(cause, trilane.RemoteTraceback)
     assert "in boom" in cause.tb and "_tasks.py" in cause.tb
