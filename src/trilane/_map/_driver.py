@@ -315,8 +315,33 @@ class Driver:
         if not self.options.ordered:
             self._ready.append((chunk, None))
 
+    def _peek(self) -> bool:
+        """Make sure an item is waiting in the lookahead; False at the end of the input."""
+        if self._lookahead:
+            return True
+        if self._exhausted:
+            return False
+        try:
+            item = next(self._source)
+        except StopIteration:
+            self._exhausted = True
+            return False
+        self._lookahead.append((item, self._key_of(item, self._next_index) if self._writer is not None else None))
+        return True
+
     def _pull_chunk(self, size: int) -> Chunk | None:
-        items: list[Any] = []
+        if self._writer is None and not self._lookahead:
+            # No checkpoint, so nothing to skip: take the chunk in one slice.
+            size = max(1, min(size, self.window - self._open_items))
+            items = list(itertools.islice(self._source, size))
+            if len(items) < size:
+                self._exhausted = True
+            if not items:
+                return None
+            start = self._next_index
+            self._next_index += len(items)
+            return Chunk(start, items, None)
+        items = []
         keys: list[str] | None = [] if self._writer is not None else None
         start = -1
         while len(items) < size:
@@ -380,8 +405,12 @@ class Driver:
                 size = min(size, max(1, self._max_items - self._in_flight_items))
             if not self._can_submit(1):
                 break
-            if self._bucket is not None and not self._take_token(loop):
-                break
+            if self._bucket is not None:
+                # Look before taking a token, so the end of the input costs no wait.
+                if not self._peek():
+                    break
+                if not self._take_token(loop):
+                    break
             fresh = self._pull_chunk(size)
             if fresh is None:
                 break
@@ -459,6 +488,15 @@ class Driver:
             chunk.values[pos] = values[0]
             chunk.seconds[pos] += per_item
             positions = (pos,)
+        if not failures and writer is None:
+            # The fast path: every item succeeded and nothing is written per item.
+            self.stats["done"] += n
+            chunk.pending -= n
+            if self._progress is not None:
+                self._progress.update(self.stats)
+            if not opts.ordered:
+                self._ready.append((chunk, None if n == len(chunk.items) else list(positions)))
+            return
         now = asyncio.get_running_loop().time()
         for i, p in enumerate(positions):
             exc = failures.get(i) if failures else None

@@ -202,8 +202,11 @@ class MapIterator(Generic[R]):
 
     # -- the iterator ----------------------------------------------------------------------------
 
-    def __iter__(self) -> MapIterator[R]:
-        return self
+    def __iter__(self) -> Iterator[R]:
+        # The results generator itself, so a for loop skips a __next__ call per item.
+        if self._gen is None:
+            self._gen = self._results(False)
+        return self._gen
 
     def __next__(self) -> R:
         if self._gen is None:

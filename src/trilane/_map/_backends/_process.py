@@ -8,18 +8,19 @@ chunk with :class:`trilane.WorkerCrashed`, which ``retries=`` can retry.
 Chunks are sized automatically so that the pickling round trip stays a small
 part of each task.
 
-If ``trilane.ProcessPool`` is not available, a ``ProcessPoolExecutor``
-stands in; it cannot kill one worker, so a timeout only abandons the item.
+Closing early (``errors="raise"``, ``close()``, Ctrl-C) shuts the pool down
+with ``cancel_futures=True``, which kills the workers that still run items.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 from typing import Any
 
-from ._base import Backend, ChunkResult, chain_future, run_chunk, with_deadline
+from ..._pools._options import TaskOptions
+from ..._pools._process import ProcessPool
+from ._base import Backend, ChunkResult, chain_future, run_chunk
 
 __all__ = ["ProcessBackend"]
 
@@ -41,47 +42,25 @@ class ProcessBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._workers = self.options.workers or default_process_workers()
-        self._pool: Any = None
-        self._native = False
+        self._pool: ProcessPool | None = None
 
     @property
     def workers(self) -> int:
         return self._workers
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        import trilane
-
-        pool_cls = getattr(trilane, "ProcessPool", None)
-        if pool_cls is not None:
-            self._pool = pool_cls(self._workers)
-            self._native = True
-        else:
-            self._pool = concurrent.futures.ProcessPoolExecutor(self._workers)
+        self._pool = ProcessPool(self._workers)
 
     def submit(self, items: list[Any]) -> asyncio.Future[ChunkResult]:
-        loop = asyncio.get_running_loop()
-        timeout = self.options.timeout
-        if self._native:
-            import trilane
-
-            opts = trilane.TaskOptions(priority=self.options.priority, timeout=timeout)
-            cf = self._pool.submit_with(opts, run_chunk, self.fn, items, True)
-            return chain_future(loop, cf.add_done_callback, cf.result)
-        cf = self._pool.submit(run_chunk, self.fn, items, True)
-        fut = chain_future(loop, cf.add_done_callback, cf.result)
-        return with_deadline(loop, fut, timeout, items[0], "the item was abandoned", cf.cancel)
+        assert self._pool is not None
+        opts = TaskOptions(priority=self.options.priority, timeout=self.options.timeout)
+        cf = self._pool.submit_with(opts, run_chunk, self.fn, items, True)
+        return chain_future(asyncio.get_running_loop(), cf.add_done_callback, cf.result)
 
     async def aclose(self, *, cancel: bool) -> None:
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        if cancel:
-            terminate = getattr(pool, "terminate", None)
-            if terminate is not None:
-                terminate()
-                return
-            if not self._native:
-                for proc in list(getattr(pool, "_processes", {}).values()):
-                    proc.kill()  # stdlib stand-in: no public way to stop running work
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, lambda: pool.shutdown(wait=True, cancel_futures=cancel))
+        if pool is not None:
+            # cancel_futures also stops running items: their workers get SIGTERM, then SIGKILL.
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: pool.shutdown(wait=True, cancel_futures=cancel)
+            )
