@@ -17,6 +17,7 @@ __all__ = ["main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("trilane._cli._run", "run MODULE:FUNCTION over every item of a JSONL/CSV/lines file"),
     "bench": ("trilane._cli._bench", "measure processes, threads and coroutines here; fill in the seed's table"),
+    "demo": ("trilane._cli._demo", "the seed's story, offline against an embedded mock API (under a minute)"),
 }
 
 

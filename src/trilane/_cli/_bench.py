@@ -44,10 +44,10 @@ from ._bench_report import table_rows, to_json, to_markdown, write_chart
 
 __all__ = ["add_arguments", "run", "run_bench"]
 
-# How much each measurement does.  quick: ~10 s; full: ~1-2 min on 2 idle cores.
+# How much each measurement does.  quick: ~10 s; full: ~1 min on 2 idle cores.
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
-        "repeat": 1,
+        "repeat": 3,
         "switch": (1000, 10_000),
         "rounds": {"1 KiB": 100, "1 MiB": 10, "10 MiB": 3},
         "roundtrip": (200, 500),

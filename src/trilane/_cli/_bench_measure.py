@@ -65,12 +65,8 @@ def make_pool(kind: str, workers: int) -> Executor:
     name = "ThreadPool" if kind == "thread" else "ProcessPool"
     cls = getattr(trilane, name, None)
     if cls is not None:
-        try:
-            pool: Executor = cls(max_workers=workers)
-            return pool
-        except TypeError:
-            pool = cls(workers)
-            return pool
+        pool: Executor = cls(workers)
+        return pool
     return ThreadPoolExecutor(workers) if kind == "thread" else ProcessPoolExecutor(workers)
 
 

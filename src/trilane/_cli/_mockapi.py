@@ -50,7 +50,7 @@ HANG_LIMIT: Final = 30.0
 
 def behaviour(n: int) -> str:
     """Return how the API treats item *n*: ``ok``, ``slow``, ``hang``, ``flaky`` or ``broken``."""
-    if n % 250 == 199:
+    if n % 100 == 77:
         return "broken"
     if n % 100 == 13:
         return "hang"

@@ -613,7 +613,7 @@ def execute(
 
     call = functools.partial(_acall_pair if is_coroutine_function(fn) else _call_pair, fn)
     try:
-        it = trilane.map(  # type: ignore[attr-defined]
+        it = trilane.map(
             call,
             pairs,
             backend=backend,
