@@ -385,7 +385,9 @@ class Driver:
     def _admit(self) -> None:
         loop = asyncio.get_running_loop()
         # Retries first: they already hold their place in the window.
-        while self._retries and not self._stopping:
+        # (A stopping run still retries: in an ordered run, an item before the
+        # failure may be waiting for a retry, and its result comes out first.)
+        while self._retries:
             due, _, chunk, pos = self._retries[0]
             if due > loop.time():
                 self._wake_at(loop, due)
@@ -502,7 +504,7 @@ class Driver:
             exc = failures.get(i) if failures else None
             if exc is not None:
                 attempts = chunk.attempts_of(p)
-                if attempts <= opts.retries and isinstance(exc, opts.retry_on) and not self._stopping:
+                if attempts <= opts.retries and isinstance(exc, opts.retry_on):
                     if chunk.attempts is None:
                         chunk.attempts = {}
                     chunk.attempts.setdefault(p, attempts)
@@ -559,7 +561,7 @@ class Driver:
         return out
 
     def _finished(self) -> bool:
-        if self._inflight or (self._retries and not self._stopping):
+        if self._inflight or self._retries:
             return False
         if self._stopping:
             return True
