@@ -1,0 +1,133 @@
+"""pool.map on both pools: lazy and bounded input, order, errors at their position."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import _tasks
+import pytest
+from _helpers import assert_pids_gone
+
+import trilane
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(params=["thread", "process"])
+def pool(request: pytest.FixtureRequest, no_leaks: None) -> Iterator[Any]:
+    p = trilane.ThreadPool(2) if request.param == "thread" else trilane.ProcessPool(2)
+    with p:
+        yield p
+
+
+class Counted:
+    """An input that counts how far it has been pulled, and may raise."""
+
+    def __init__(self, n: int, fail_at: int | None = None) -> None:
+        self.n, self.fail_at, self.pulled = n, fail_at, 0
+
+    def __iter__(self) -> Iterator[int]:
+        for i in range(self.n):
+            if i == self.fail_at:
+                raise OSError(f"input broke at {i}")
+            self.pulled += 1
+            yield i
+
+
+def test_map_matches_builtin_map(pool: Any) -> None:
+    assert list(pool.map(_tasks.inc, range(1000))) == list(map(_tasks.inc, range(1000)))
+    assert list(pool.map(_tasks.add, range(10), range(100, 105))) == [100, 102, 104, 106, 108]
+    assert list(pool.map(_tasks.inc, [])) == []
+
+
+def test_unordered_map_yields_everything(pool: Any) -> None:
+    assert sorted(pool.map(_tasks.inc, range(500), ordered=False)) == list(range(1, 501))
+
+
+def test_input_raising_mid_stream(pool: Any) -> None:
+    got: list[int] = []
+    with pytest.raises(OSError, match="input broke at 37"):
+        for r in pool.map(_tasks.inc, Counted(100, fail_at=37)):
+            got.append(r)
+    assert got == list(range(1, 38))  # every earlier result, then the error at its position
+
+
+def test_function_raising_on_an_item(pool: Any) -> None:
+    got: list[int] = []
+    with pytest.raises(KeyError):
+        for r in pool.map(_tasks.fail_on, range(10)):
+            got.append(r)
+    assert got == [1, 2, 3]
+
+
+def test_input_is_pulled_lazily_and_bounded(pool: Any) -> None:
+    src = Counted(10**9)
+    it = pool.map(_tasks.inc, src, buffersize=16)
+    assert next(it) == 1
+    assert src.pulled <= 32
+    for _ in range(100):
+        next(it)
+    assert src.pulled <= 101 + 32
+    it.close()
+
+
+def test_default_bound_without_buffersize(pool: Any) -> None:
+    src = Counted(10**9)
+    it = pool.map(_tasks.inc, src)
+    assert [next(it) for _ in range(10)] == list(range(1, 11))
+    assert src.pulled <= 100_000  # a few chunks, not the whole input
+    it.close()
+
+
+def test_map_timeout_raises_timeout_error(pool: Any) -> None:
+    it = pool.map(_tasks.sleep_then, [0.0, 1.0], timeout=0.3)
+    assert next(it) is None
+    with pytest.raises(TimeoutError):
+        next(it)
+
+
+def test_auto_chunksize_batches_tiny_tasks(pool: Any) -> None:
+    calls = 0
+    real = pool._submit
+
+    def counting(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args)
+
+    pool._submit = counting
+    assert sum(pool.map(_tasks.inc, range(50_000))) == sum(range(1, 50_001))
+    assert calls < 200  # batched, not one task per item
+
+
+def test_explicit_chunksize_and_bad_arguments(pool: Any) -> None:
+    assert list(pool.map(_tasks.inc, range(10), chunksize=3)) == list(range(1, 11))
+    with pytest.raises(ValueError, match="chunksize"):
+        pool.map(_tasks.inc, range(3), chunksize=0)
+    with pytest.raises(ValueError, match="buffersize"):
+        pool.map(_tasks.inc, range(3), buffersize=0)
+
+
+def test_process_map_per_item_timeout_kills_only_that_item(no_leaks: None) -> None:
+    with trilane.ProcessPool(2, term_grace=0.1) as pool:
+        opts = trilane.TaskOptions(timeout=0.5)
+        got: list[object] = []
+        with pytest.raises(trilane.TaskTimeout, match="item 1 of a map"):
+            for r in pool.map(_tasks.sleep_then, [0.0, 30.0, 0.0], ["a", "b", "c"], options=opts):
+                got.append(r)
+        assert got == ["a"]
+
+
+def test_closing_a_process_map_early_kills_its_running_work(no_leaks: None) -> None:
+    with trilane.ProcessPool(2, term_grace=0.1) as pool:
+        it = pool.map(_tasks.ignore_sigterm_and_sleep, [0.0] + [30.0] * 4, chunksize=1)
+        assert next(it) is None
+        time.sleep(0.2)
+        pids = {w.pid for w in pool._workers.values() if w.state == "busy"}
+        t0 = time.monotonic()
+        it.close()
+        assert_pids_gone(pids, within=5)
+        assert time.monotonic() - t0 < 5
+        assert pool.submit(_tasks.inc, 1).result(timeout=10) == 2
