@@ -44,7 +44,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, TextIO
@@ -272,14 +272,14 @@ class _Sink:
 
     output: IO[str]
     checkpoint: IO[str] | None
-    in_write: bool = False
     interrupted: bool = False
-    written: list[int] = field(default_factory=lambda: [0])
 
     def write(self, line: str) -> None:
-        # Ctrl-C between the two writes would leave the output short of a record
-        # that the checkpoint has; _on_sigint defers it until both are done.
-        self.in_write = True
+        # Ctrl-C in the middle would leave a torn record, or the output short of a
+        # record that the checkpoint has: hold it until both writes are done.  (Only
+        # here: while trilane.map steps, it needs Python's own handler in place to
+        # turn Ctrl-C into a clean cancellation of its loop.)
+        previous = signal.signal(signal.SIGINT, self._defer)
         try:
             if self.checkpoint is not None:
                 self.checkpoint.write(line)
@@ -288,9 +288,12 @@ class _Sink:
                 self.output.write(line)
                 self.output.flush()
         finally:
-            self.in_write = False
+            signal.signal(signal.SIGINT, previous)
         if self.interrupted:
             raise KeyboardInterrupt
+
+    def _defer(self, signum: int, frame: FrameType | None) -> None:
+        self.interrupted = True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -442,13 +445,6 @@ def _drive(
     todo = None if total is None else max(0, total - len(done))
     task = progress.add_task(f"{args.target}", total=todo)
 
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        if sink.in_write:
-            sink.interrupted = True
-            return
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     execution = execute(
         fn,
         items(),
@@ -480,7 +476,6 @@ def _drive(
             execution.close()
         except KeyboardInterrupt:
             interrupted = True
-        signal.signal(signal.SIGINT, previous)
     elapsed = time.perf_counter() - started
     if show:
         _summary(err, counts, skipped[0], elapsed, execution.plan)
