@@ -6,24 +6,27 @@ item becomes one task (``trilane.spawn`` with the run's ``priority``, which
 the ``priority`` and ``fair`` policies honour), so ``concurrency`` is simply
 the number of tasks alive at once.  A timeout cancels the coroutine.
 
-A synchronous function runs through ``trilane.to_thread`` when it exists,
-otherwise through a private thread pool of ``concurrency`` threads; a timeout
-then abandons the thread (threads cannot be stopped).
+A synchronous function runs in a thread, as ``trilane.to_thread`` would run
+it, but on a private :class:`trilane.ThreadPool` of ``concurrency`` threads
+(at most 64) instead of the shared one: ``concurrency=50`` then really means
+50 calls at once, and the run leaves no thread behind.  A timeout abandons
+the thread (threads cannot be stopped) and fails the item at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 from typing import Any
 
 from ..._core._loop import spawn
+from ..._pools._thread import ThreadPool
 from ._base import Backend, ChunkResult, await_item, run_chunk
 
 __all__ = ["AsyncBackend"]
 
 DEFAULT_CONCURRENCY = 100
+MAX_THREADS = 64
 
 
 class AsyncBackend(Backend):
@@ -36,7 +39,7 @@ class AsyncBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._tasks: set[asyncio.Task[ChunkResult]] = set()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: ThreadPool | None = None
 
     def default_concurrency(self) -> int:
         return DEFAULT_CONCURRENCY
@@ -62,19 +65,11 @@ class AsyncBackend(Backend):
         return values, failures or None, time.perf_counter() - start
 
     async def _threaded(self, item: Any) -> Any:
-        try:
-            from ... import _offload  # type: ignore[attr-defined, unused-ignore]
-
-            to_thread = _offload.to_thread
-        except (ImportError, AttributeError):
-            to_thread = None
-        if to_thread is not None:
-            return await to_thread(self.fn, item)
-        if self._executor is None:
-            size = self.options.concurrency or DEFAULT_CONCURRENCY
-            self._executor = concurrent.futures.ThreadPoolExecutor(min(size, 64), thread_name_prefix="trilane-map")
-        loop = asyncio.get_running_loop()
-        (value,), failed, _ = await loop.run_in_executor(self._executor, run_chunk, self.fn, [item])
+        if self._pool is None:
+            size = min(self.options.concurrency or DEFAULT_CONCURRENCY, MAX_THREADS)
+            self._pool = ThreadPool(size, name="trilane-map-async")
+        cf = self._pool.submit(run_chunk, self.fn, [item])
+        (value,), failed, _ = await asyncio.wrap_future(cf)
         if failed:
             raise failed[0]
         return value
@@ -85,6 +80,6 @@ class AsyncBackend(Backend):
                 task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._executor is not None:
-            self._executor.shutdown(wait=not cancel, cancel_futures=cancel)
-            self._executor = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            self._pool = None
