@@ -157,9 +157,7 @@ class ProcessPool(PoolBase):
         fut._cancel_running = self._cancel_running
         with self._lock:
             if self._shutdown:
-                raise PoolShutdown(
-                    f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}"
-                )
+                raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
             if self._crashes and self._crashes.get(_digest(task), 0) >= self._max_crashes:
                 fut.set_exception(
                     Quarantined(task.describe(), None, None, self._crashes[_digest(task)]),
@@ -240,7 +238,7 @@ class ProcessPool(PoolBase):
             self._spawn_missing()
             while True:
                 with self._lock:
-                    if self._shutdown and not self._workers:
+                    if self._shutdown and not self._workers and not len(self._policy):
                         return
                     waits: dict[Any, tuple[str, _Worker]] = {}
                     for w in self._workers.values():
@@ -444,7 +442,8 @@ class ProcessPool(PoolBase):
             with self._lock:
                 self._stop_idle_if_done_locked()
                 live = sum(1 for w in self._workers.values() if w.state in (STARTING, IDLE, BUSY))
-                if self._shutdown or live >= self._max_workers:
+                # After shutdown(), queued work still needs workers to run on.
+                if live >= self._max_workers or (self._shutdown and (self._broken or not len(self._policy))):
                     return
             self._spawn_one()
 

@@ -1,0 +1,59 @@
+"""Moving data: out-of-band buffers for bytes and numpy arrays, nothing leaked."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import _tasks
+import numpy as np
+import pytest
+
+import trilane
+from trilane._pools import _wire
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _shm() -> set[str]:
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+@pytest.mark.parametrize("size", [1024, 1 << 20, 10 << 20])
+def test_bytes_round_trip(no_leaks: None, size: int) -> None:
+    before = _shm()
+    payload = os.urandom(size)
+    with trilane.ProcessPool(1) as pool:
+        back = pool.submit(_tasks.echo, payload).result(timeout=20)
+        assert pool.submit(_tasks.nbytes, bytearray(payload)).result(timeout=20) == size
+    assert type(back) is bytes and back == payload
+    assert _shm() == before
+
+
+def test_numpy_round_trip_is_writable(no_leaks: None) -> None:
+    a = np.arange(1 << 18, dtype=np.float64)
+    with trilane.ProcessPool(1) as pool:
+        b = pool.submit(_tasks.double_array, a).result(timeout=20)
+    assert np.array_equal(b, a * 2)
+    assert b.flags.writeable
+    b[0] = 1.0
+
+
+def test_large_values_go_out_of_band() -> None:
+    big = b"x" * (1 << 20)
+    data, buffers = _wire.dumps(((big,), {"k": bytearray(big)}))
+    assert len(data) < 1024 and len(buffers) == 2
+    rebuilt = pickle.loads(data, buffers=[b.raw().tobytes() for b in buffers])
+    assert rebuilt[0][0] == big and rebuilt[1]["k"] == big
+    small, none = _wire.dumps((b"tiny", [1, 2]))
+    assert none == [] and pickle.loads(small) == (b"tiny", [1, 2])
+
+
+def test_remote_error_with_an_unpicklable_exception() -> None:
+    class Local(Exception):
+        pass
+
+    err = _wire.RemoteError.picklable(Local("inner"))
+    back = pickle.loads(pickle.dumps(err)).rebuild()
+    assert isinstance(back, RuntimeError) and "Local" in str(back) and "inner" in str(back)
+    assert isinstance(back.__cause__, trilane.RemoteTraceback)
