@@ -42,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._options import TaskOptions, _fn_name, describe_call
 
@@ -286,6 +286,6 @@ def lazy_map(
     mapper = _Mapper(pool, fn, iterables, chunksize, ordered, timeout, buffersize, options)
     mapper.top_up()
     gen = mapper.chunks()
-    it = MapIterator.from_iterable(gen)
+    it = cast(MapIterator, MapIterator.from_iterable(gen))
     it._gen = gen
     return it
