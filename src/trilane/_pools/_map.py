@@ -205,7 +205,7 @@ class _Mapper:
             err = err.rebuild()
         return results, err
 
-    def chunks(self) -> Iterator[list[Any]]:
+    def chunks(self) -> Generator[list[Any], None, None]:
         """Yield each chunk's results in turn (flattened by :class:`MapIterator`)."""
         try:
             while self.inflight:
