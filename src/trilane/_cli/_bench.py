@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .._profile import MachineProfile, profile_path, save_profile
@@ -135,13 +136,13 @@ def run(args: argparse.Namespace) -> int:
     """Run ``trilane bench``; return the exit code."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)  # it prints paths and pip extras like [plot]
     err = Console(stderr=True, highlight=False)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        err.print(f"[bold red]trilane bench:[/] cannot create {str(out)!r}: {exc.strerror}")
+        err.print(f"[bold red]trilane bench:[/] cannot create {escape(str(out))!r}: {exc.strerror}")
         return 2
     steps = 7
     with Progress(
@@ -176,13 +177,17 @@ def run(args: argparse.Namespace) -> int:
     if write_chart(results, out / "bench.png"):
         wrote.append("bench.png")
     else:
-        console.print('no chart: matplotlib is not installed. Install it with: pip install "trilane[plot]"')
+        console.print(
+            'no chart: matplotlib is not installed. Install it with: pip install "trilane[plot]"', markup=False
+        )
     console.print(f"wrote {', '.join(str(out / name) for name in wrote)} in {results['seconds']:.1f} s")
     if args.no_profile:
         console.print(f"machine profile not saved (--no-profile); it would go to {profile_path()}")
     else:
         try:
-            console.print(f'machine profile saved to {save_profile(profile_of(results))} (read by backend="auto")')
+            console.print(
+                f'machine profile saved to {save_profile(profile_of(results))} (read by backend="auto")', markup=False
+            )
         except OSError as exc:
             console.print(f"could not save the machine profile to {profile_path()}: {exc}")
     sys.stdout.flush()

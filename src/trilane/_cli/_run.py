@@ -50,6 +50,7 @@ from types import FrameType
 from typing import IO, Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = ["add_arguments", "run"]
 
@@ -302,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args, err)
     except UsageError as exc:
-        err.print(f"[bold red]trilane run:[/] {exc}")
+        err.print(f"[bold red]trilane run:[/] {escape(str(exc))}")
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_FAILED
@@ -486,11 +487,11 @@ def _drive(
             if checkpoint_path is not None
             else "no checkpoint was kept (pass -o FILE or --checkpoint FILE to be able to --resume)"
         )
-        err.print(f"[bold yellow]trilane run: interrupted[/]: {where}")
+        err.print(f"[bold yellow]trilane run: interrupted[/]: {escape(where)}")
         return EXIT_INTERRUPTED
     if bad:
         err.print(
-            f"[bold red]trilane run:[/] {bad[0].where}: {bad[0].message}. "
+            f"[bold red]trilane run:[/] {escape(bad[0].where)}: {escape(bad[0].message)}. "
             f"The {counts['done'] + counts['failed']} items before it ran and are recorded; "
             "fix the line and run the same command with --resume to carry on"
             + ("" if checkpoint_path is not None else " (that needs -o FILE or --checkpoint FILE)")
@@ -537,7 +538,7 @@ def _summary(err: Console, counts: dict[str, int], skipped: int, elapsed: float,
     if skipped:
         parts.append(f"skipped {skipped} (already in the checkpoint)")
     err.print("[bold]summary:[/] " + " · ".join(parts))
-    err.print(f"[bold]backend:[/] {plan}")
+    err.print(f"[bold]backend:[/] {escape(plan)}")
 
 
 def is_coroutine_function(fn: Callable[..., Any]) -> bool:
