@@ -257,3 +257,17 @@ def test_sigint_exit_code_is_130_even_without_a_checkpoint(workdir: Path) -> Non
             proc.communicate()
     assert proc.returncode == 130
     assert "no checkpoint was kept" in stderr
+
+
+def test_resume_tries_failed_items_again_and_keeps_one_record_per_key(trilane, workdir: Path) -> None:
+    write_lines(workdir / "nums.jsonl", [str(i) for i in range(1, 8)])
+    base = ("run", "usermod:fail_threes", "nums.jsonl", "-o", "out.jsonl", "--backend", "serial")
+    assert trilane(*base).returncode == 1
+    done = trilane(*base, "--resume")
+    assert done.returncode == 1  # they fail again
+    out = records((workdir / "out.jsonl").read_text())
+    assert sorted(r["key"] for r in out) == list(range(1, 8))
+    assert {r["key"] for r in out if "error" in r} == {3, 6}
+    counted = Counter(calls(workdir))
+    assert counted["3"] == counted["6"] == 2 and counted["1"] == counted["7"] == 1
+    assert "skipped 5" in done.stderr and "tried 2 again" in done.stderr

@@ -15,10 +15,9 @@ Each output line is a JSON record:
 Checkpoint and resume: every finished record is appended to the checkpoint
 (``--checkpoint FILE``, or the ``-o`` file itself when none is given) and
 flushed as it completes.  After Ctrl-C (exit 130) or a bad input line (exit 2),
-run the same command with ``--resume``: items whose key is in the checkpoint
-are not run again, and records that the checkpoint has but the output lacks
-are copied to the output first, so the output ends up complete with no
-duplicates.
+run the same command with ``--resume``: items with a successful record are not
+run again, items that failed are tried again, and the output starts with the
+checkpoint's records, so it ends up complete with no duplicates.
 
 Exit codes: 0 all items succeeded · 1 some failed · 2 usage error (bad
 MODULE:FUNCTION, bad input line: the message names file:line) · 130 interrupted.
@@ -43,7 +42,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -246,22 +245,40 @@ def _tag(key: Any) -> str:
     return json.dumps(key, sort_keys=True, default=repr)
 
 
-def load_records(path: Path) -> dict[str, str]:
-    """Return ``{key tag: record line}`` of every complete record in *path* (a torn last line is dropped)."""
+def load_records(path: Path) -> tuple[dict[str, str], int]:
+    """Read a checkpoint: ``({key tag: line}`` of its successful records, how many failed records it had).
+
+    A torn last line (the run was killed mid-write) never counted and is dropped.
+    """
     records: dict[str, str] = {}
+    failed: set[str] = set()
     try:
         with path.open(encoding="utf-8") as f:
             for line in f:
                 if not line.endswith("\n"):
-                    break  # the run was killed mid-write: this record never counted
+                    break
                 try:
                     record = json.loads(line)
-                    records[_tag(record["key"])] = line
+                    tag = _tag(record["key"])
                 except (ValueError, KeyError, TypeError):
                     continue
+                if "error" in record:
+                    failed.add(tag)
+                    records.pop(tag, None)
+                else:
+                    records[tag] = line
+                    failed.discard(tag)
     except FileNotFoundError:
         pass
-    return records
+    return records, len(failed)
+
+
+def _rewrite(path: Path, lines: Iterable[str]) -> None:
+    """Replace *path* with *lines*, atomically (a Ctrl-C here leaves the old file whole)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.writelines(lines)
+    os.replace(tmp, path)
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -357,7 +374,6 @@ def _run(args: argparse.Namespace, err: Console) -> int:
         checkpoint_path = Path(args.output)
     if args.resume and checkpoint_path is None:
         raise UsageError("--resume needs a checkpoint: pass --checkpoint FILE or -o FILE (the one the run wrote)")
-    done = load_records(checkpoint_path) if (args.resume and checkpoint_path is not None) else {}
     if (
         not args.resume
         and args.checkpoint
@@ -369,31 +385,32 @@ def _run(args: argparse.Namespace, err: Console) -> int:
             f"checkpoint {str(checkpoint_path)!r} already holds records: pass --resume to carry on, or delete it"
         )
     stream, name, total, fmt = _open_input(args)
+    done: dict[str, str] = {}
+    failed_before = 0
+    if args.resume and checkpoint_path is not None:
+        # Keep the successes; failures are tried again (as trilane.map's own checkpoint does).
+        done, failed_before = load_records(checkpoint_path)
+        _rewrite(checkpoint_path, done.values())
     same_file = out_is_file and checkpoint_path is not None and Path(args.output).resolve() == checkpoint_path.resolve()
     try:
         checkpoint_f: IO[str] | None = None
         output_f: IO[str]
         if checkpoint_path is not None:
-            if args.resume:
-                _truncate_torn_tail(checkpoint_path)
             checkpoint_f = checkpoint_path.open("a" if args.resume else "w", encoding="utf-8")
         if same_file:
             assert checkpoint_f is not None
             output_f = checkpoint_f
         elif out_is_file:
-            output_f = open(args.output, "a" if args.resume else "w", encoding="utf-8")  # noqa: SIM115
+            output_f = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
         else:
             output_f = sys.stdout
         try:
-            if args.resume and not same_file:
-                # Records the checkpoint has but the output lacks: copy them first, so the output is complete.
-                have = load_records(Path(args.output)) if out_is_file else {}
-                for tag, line in done.items():
-                    if tag not in have:
-                        output_f.write(line)
+            if not same_file and done:
+                # The output starts with what the checkpoint already holds, so it ends up complete.
+                output_f.writelines(done.values())
                 output_f.flush()
             sink = _Sink(output_f, checkpoint_f)
-            return _drive(fn, args, stream, name, fmt, total, done, sink, err, checkpoint_path)
+            return _drive(fn, args, stream, name, fmt, total, done, failed_before, sink, err, checkpoint_path)
         finally:
             if checkpoint_f is not None:
                 checkpoint_f.close()
@@ -401,17 +418,6 @@ def _run(args: argparse.Namespace, err: Console) -> int:
                 output_f.close()
     finally:
         stream.close()
-
-
-def _truncate_torn_tail(path: Path) -> None:
-    """Cut a half-written last line (from a hard kill) so appended records start on a line of their own."""
-    try:
-        with path.open("rb+") as f:
-            data = f.read()
-            if data and not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
-    except FileNotFoundError:
-        pass
 
 
 def _drive(
@@ -422,6 +428,7 @@ def _drive(
     fmt: str,
     total: int | None,
     done: dict[str, str],
+    failed_before: int,
     sink: _Sink,
     err: Console,
     checkpoint_path: Path | None,
@@ -479,7 +486,7 @@ def _drive(
             interrupted = True
     elapsed = time.perf_counter() - started
     if show:
-        _summary(err, counts, skipped[0], elapsed, execution.plan)
+        _summary(err, counts, skipped[0], failed_before, elapsed, execution.plan)
     if interrupted:
         where = (
             f"the checkpoint {str(checkpoint_path)!r} holds every finished item; "
@@ -526,7 +533,7 @@ def _progress(err: Console, show: bool) -> Any:
     )
 
 
-def _summary(err: Console, counts: dict[str, int], skipped: int, elapsed: float, plan: str) -> None:
+def _summary(err: Console, counts: dict[str, int], skipped: int, failed_before: int, elapsed: float, plan: str) -> None:
     finished = counts["done"] + counts["failed"]
     rate = finished / elapsed if elapsed > 0 else 0.0
     parts = [
@@ -536,7 +543,9 @@ def _summary(err: Console, counts: dict[str, int], skipped: int, elapsed: float,
         f"{rate:.1f} items/s ({elapsed:.2f} s)",
     ]
     if skipped:
-        parts.append(f"skipped {skipped} (already in the checkpoint)")
+        parts.append(f"skipped {skipped} (done before)")
+    if failed_before:
+        parts.append(f"tried {failed_before} again (failed before)")
     err.print("[bold]summary:[/] " + " · ".join(parts))
     err.print(f"[bold]backend:[/] {escape(plan)}")
 
