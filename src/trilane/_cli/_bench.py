@@ -58,7 +58,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "cpu": (0.02, 4),
     },
     "full": {
-        "repeat": 3,
+        "repeat": 5,
         "switch": (5000, 50_000),
         "rounds": {"1 KiB": 500, "1 MiB": 30, "10 MiB": 5},
         "roundtrip": (1000, 2000),
