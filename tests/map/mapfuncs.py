@@ -67,3 +67,9 @@ def fail_on_odd(x: int) -> int:
     if x % 2:
         raise ValueError(f"odd {x}")
     return x
+
+
+def crash_on_7(x: int) -> int:
+    if x == 7:
+        os._exit(3)
+    return x

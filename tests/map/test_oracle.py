@@ -114,7 +114,7 @@ def examples(n: int) -> settings:
     return settings(max_examples=n, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
-@examples(40)
+@examples(60)
 @given(b=behaviours, data=inputs, opts=options)
 def test_serial_oracle_is_a_for_loop(b: Behaviour, data: tuple[list[int], bool], opts: dict[str, Any]) -> None:
     items, as_gen = data
@@ -123,14 +123,14 @@ def test_serial_oracle_is_a_for_loop(b: Behaviour, data: tuple[list[int], bool],
 
 
 @pytest.mark.usefixtures("no_leaks")
-@examples(30)
+@examples(60)
 @given(b=behaviours, data=inputs, opts=options)
 def test_thread_backend_matches_the_oracle(b: Behaviour, data: tuple[list[int], bool], opts: dict[str, Any]) -> None:
     items, as_gen = data
     differential(b.outcome, b.outcome, items, as_gen, "thread", opts)
 
 
-@examples(30)
+@examples(60)
 @given(b=behaviours, data=inputs, opts=options, use_coroutine=st.booleans())
 def test_async_backend_matches_the_oracle(
     b: Behaviour, data: tuple[list[int], bool], opts: dict[str, Any], use_coroutine: bool
@@ -142,14 +142,14 @@ def test_async_backend_matches_the_oracle(
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("no_leaks")
-@examples(6)
+@examples(10)
 @given(b=behaviours, data=inputs, opts=options)
 def test_process_backend_matches_the_oracle(b: Behaviour, data: tuple[list[int], bool], opts: dict[str, Any]) -> None:
     items, as_gen = data
     differential(b.outcome, b.outcome, items, as_gen, "process", opts)
 
 
-@examples(15)
+@examples(30)
 @given(b=behaviours, data=inputs, opts=options)
 def test_amap_matches_the_oracle(b: Behaviour, data: tuple[list[int], bool], opts: dict[str, Any]) -> None:
     items, as_gen = data

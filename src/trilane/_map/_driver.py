@@ -40,11 +40,11 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from typing import Any, Final
 
-from .._core._errors import TaskTimeout
+from .._core._errors import TaskTimeout, WorkerCrashed
 from .._profile import load_profile
 from ._auto import PROBE_ITEMS, PROBE_SECONDS, Probe, choose
 from ._backends import Backend, load_backend
-from ._backends._base import ChunkResult, run_chunk, timeout_error
+from ._backends._base import ChunkResult, describe_item, run_chunk, timeout_error
 from ._checkpoint import CheckpointWriter, canonical_key, load_checkpoint
 from ._options import MapOptions, default_key
 from ._outcome import MapPlan
@@ -126,7 +126,8 @@ class Driver:
         self._in_flight_items = 0
         self._open_items = 0  # admitted and not yet emitted
         self._inflight: dict[asyncio.Future[ChunkResult], tuple[Chunk, int | None]] = {}
-        self._retries: list[tuple[float, int, Chunk, int]] = []
+        #: (due, seq, chunk, position, counts as an attempt)
+        self._retries: list[tuple[float, int, Chunk, int, bool]] = []
         self._retry_seq = itertools.count()
         self._output: deque[Chunk] = deque()
         self._ready: Emission = []
@@ -388,16 +389,17 @@ class Driver:
         # (A stopping run still retries: in an ordered run, an item before the
         # failure may be waiting for a retry, and its result comes out first.)
         while self._retries:
-            due, _, chunk, pos = self._retries[0]
+            due, _, chunk, pos, counts = self._retries[0]
             if due > loop.time():
                 self._wake_at(loop, due)
                 break
             if not self._can_submit(1) or not self._take_token(loop):
                 break
             heapq.heappop(self._retries)
-            assert chunk.attempts is not None
-            chunk.attempts[pos] = chunk.attempts.get(pos, 1) + 1
-            self.stats["retries"] += 1
+            if counts:
+                assert chunk.attempts is not None
+                chunk.attempts[pos] = chunk.attempts.get(pos, 1) + 1
+                self.stats["retries"] += 1
             self._submit(chunk, [chunk.items[pos]], pos)
         while not self._exhausted or self._lookahead:
             if self._stopping or self._open_items >= self.window:
@@ -465,10 +467,21 @@ class Driver:
             exc = fut.exception()
             if exc is None:
                 result = fut.result()
+            elif isinstance(exc, WorkerCrashed) and n > 1:
+                # One item of the chunk killed its worker, and we cannot tell which: run
+                # each item alone (no attempt is counted), so only the culprit fails.
+                now = asyncio.get_running_loop().time()
+                for p in range(n):
+                    heapq.heappush(self._retries, (now, next(self._retry_seq), chunk, p, False))
+                self._poke()
+                return
             else:
+                # Name the item, not the internal chunk call, in the messages.
+                item = chunk.items[pos if pos is not None else 0]
                 if isinstance(exc, TaskTimeout) and n == 1 and self.backend is not None:
-                    item = chunk.items[pos if pos is not None else 0]
                     exc = timeout_error(item, self.options.timeout or exc.timeout, self.backend.stops_by)
+                elif isinstance(exc, WorkerCrashed) and n == 1:
+                    exc = type(exc)(describe_item(item), exc.pid, exc.exitcode, exc.attempts)
                 result = ([None] * n, dict.fromkeys(range(n), exc), 0.0)
         self._settle(chunk, pos, result)
         self._poke()
@@ -509,7 +522,7 @@ class Driver:
                         chunk.attempts = {}
                     chunk.attempts.setdefault(p, attempts)
                     delay = opts.backoff.delay(attempts, self._rng)
-                    heapq.heappush(self._retries, (now + delay, next(self._retry_seq), chunk, p))
+                    heapq.heappush(self._retries, (now + delay, next(self._retry_seq), chunk, p, True))
                     continue
                 if chunk.errors is None:
                     chunk.errors = {}

@@ -130,17 +130,25 @@ def chain_future(
     """
     out: asyncio.Future[ChunkResult] = loop.create_future()
 
-    def settle() -> None:
+    def settle(result: ChunkResult | None, exc: BaseException | None) -> None:
         if out.done():
             return
-        try:
-            out.set_result(get())
-        except BaseException as exc:  # the foreign future's own exception, handed on
+        if exc is not None:
             out.set_exception(exc)
+        else:
+            out.set_result(result)  # type: ignore[arg-type]
 
     def done(_: Any) -> None:
+        # Read the outcome here, in the thread that completed the foreign future
+        # (a Dask client fetches it with a round trip), not on the driver's loop.
+        result: ChunkResult | None = None
+        exc: BaseException | None = None
         try:
-            loop.call_soon_threadsafe(settle)
+            result = get()
+        except BaseException as e:  # the foreign future's own exception (or cancellation), handed on
+            exc = e
+        try:
+            loop.call_soon_threadsafe(settle, result, exc)
         except RuntimeError:  # the loop is closed: nobody waits any more
             pass
 

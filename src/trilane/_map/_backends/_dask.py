@@ -59,7 +59,7 @@ class DaskBackend(Backend):
     def submit(self, items: list[Any]) -> asyncio.Future[ChunkResult]:
         loop = asyncio.get_running_loop()
         df = self._client.submit(run_chunk, self.fn, items, True, pure=False, priority=self.options.priority)
-        fut = chain_future(loop, df.add_done_callback, lambda: df.result(timeout=0))
+        fut = chain_future(loop, df.add_done_callback, df.result)
         return with_deadline(loop, fut, self.options.timeout, items[0], self.stops_by, df.cancel)
 
     async def aclose(self, *, cancel: bool) -> None:
