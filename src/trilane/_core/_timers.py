@@ -37,8 +37,12 @@ class TimerHeap:
         heapq.heappush(self._heap, (timer.when(), next(self._seq), timer, owner))
 
     def note_cancelled(self) -> None:
-        """Count one timer in the heap as cancelled."""
+        """Count one timer in the heap as cancelled (compacting the heap when they are too many)."""
         self._cancelled += 1
+        # Compact here too, not only when the loop is about to block: a loop that
+        # always has work ready would otherwise keep every cancelled timeout.
+        if self._cancelled > _COMPACT_MIN and self._cancelled > _COMPACT_FRACTION * len(self._heap):
+            self._compact()
 
     def next_deadline(self) -> float | None:
         """Return the earliest live deadline, or ``None`` when no timer is pending."""
