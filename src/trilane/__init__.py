@@ -43,6 +43,9 @@ from ._core._run import run as run
 from ._core._stats import LoopStats as LoopStats
 from ._core._stats import TaskInfo as TaskInfo
 from ._core._stats import TaskStats as TaskStats
+from ._core._watchdog import BlockingReport as BlockingReport
+from ._core._watchdog import BlockingSite as BlockingSite
+from ._core._watchdog import Watchdog as Watchdog
 from ._map import AsyncMapIterator as AsyncMapIterator
 from ._map import Backoff as Backoff
 from ._map import Failure as Failure
@@ -51,9 +54,8 @@ from ._map import MapPlan as MapPlan
 from ._map import Outcome as Outcome
 from ._map import amap as amap
 from ._map import map as map
-from ._core._watchdog import BlockingReport as BlockingReport
-from ._core._watchdog import BlockingSite as BlockingSite
-from ._core._watchdog import Watchdog as Watchdog
+from ._offload import to_process as to_process
+from ._offload import to_thread as to_thread
 from ._pools._base import PoolFuture as PoolFuture
 from ._pools._options import TaskOptions as TaskOptions
 from ._pools._process import ProcessPool as ProcessPool
