@@ -144,3 +144,14 @@ def test_without_matplotlib_bench_says_how_to_install_it_and_still_writes_md_and
     assert not (tmp_path / "out" / "bench.png").exists()
     profile = load_profile()
     assert profile is not None and profile.cpus == 4 and profile.process_roundtrip == 100e-6
+
+
+def test_a_busy_machine_is_flagged_and_the_process_rule_says_so() -> None:
+    assert _bench_report.busy_note(fake_results()) == ""
+    busy = fake_results()
+    busy["machine"] = {**busy["machine"], "load_before": 9.0, "cpu_share": 0.4}
+    busy["cpu_speedup"] = {**busy["cpu_speedup"], "process": 0.8}
+    note = _bench_report.busy_note(busy)
+    assert "busy" in note and "load average 9.0 on 4 CPUs" in note and "40%" in note
+    assert "measure again when it is idle" in _bench_report.when_to_use(busy)["process"]
+    assert note in _bench_report.to_markdown(busy)

@@ -41,7 +41,7 @@ from rich.table import Table
 
 from .._profile import MachineProfile, profile_path, save_profile
 from . import _bench_measure as measure
-from ._bench_report import table_rows, to_json, to_markdown, write_chart
+from ._bench_report import busy_note, table_rows, to_json, to_markdown, write_chart
 
 __all__ = ["add_arguments", "run", "run_bench"]
 
@@ -93,6 +93,7 @@ def run_bench(quick: bool, step: Callable[[str], None]) -> dict[str, Any]:
             "platform": platform.platform(terse=True),
             "start_method": multiprocessing.get_start_method(),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "load_before": os.getloadavg()[0],
         },
     }
     step("switch cost")
@@ -116,6 +117,8 @@ def run_bench(quick: bool, step: Callable[[str], None]) -> dict[str, Any]:
     item_seconds, per_cpu = s["cpu"]
     results["cpu_speedup"] = measure.cpu_speedup(repeat, item_seconds, per_cpu * cpus)
     results["cpu_speedup"]["items"] = per_cpu * cpus
+    results["machine"]["load_after"] = os.getloadavg()[0]
+    results["machine"]["cpu_share"] = results["cpu_speedup"]["cpu_share"]
     results["seconds"] = time.perf_counter() - started
     return results
 
@@ -170,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     for row in table_rows(results):
         table.add_row(*row)
     console.print(table)
+    if busy := busy_note(results):
+        console.print(busy)
 
     (out / "bench.md").write_text(to_markdown(results), encoding="utf-8")
     (out / "bench.json").write_text(to_json(results), encoding="utf-8")

@@ -406,11 +406,15 @@ def cpu_speedup(repeat: int, item_seconds: float, items: int) -> dict[str, float
     cpus = os.cpu_count() or 1
     n = calibrate(item_seconds)
 
+    share: list[float] = []
+
     def serial() -> float:
-        start = time.thread_time()
+        start, wall = time.thread_time(), time.perf_counter()
         for _ in range(items):
             spin(n)
-        return time.thread_time() - start
+        cpu = time.thread_time() - start
+        share.append(cpu / max(1e-9, time.perf_counter() - wall))
+        return cpu
 
     def pooled(pool: Executor) -> float:
         start = time.perf_counter()
@@ -443,4 +447,6 @@ def cpu_speedup(repeat: int, item_seconds: float, items: int) -> dict[str, float
         "process": base / best["process"],
         "thread": base / best["thread"],
         "async": base / best["async"],
+        # How much of a core one busy thread got: below ~0.9 other programs were competing for the CPUs.
+        "cpu_share": max(share),
     }

@@ -14,6 +14,9 @@ and :func:`when_to_use` fills the last one by the rules documented in
   speedup reached 1.2× (a free-threaded Python).
 * async: I/O-bound work beyond that concurrency (or when memory matters:
   the measured bytes per coroutine against per thread), in short steps.
+* busy machine: when the load average exceeds 0.75 per CPU, or one busy
+  thread got less than 90 % of a core, a note says so (and the process rule
+  asks for a rerun when it found no speedup).
 
 All functions here are pure: they take the results dict that
 :mod:`._bench` builds, so tests feed them made-up numbers.
@@ -25,13 +28,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MODELS", "fmt_bytes", "fmt_seconds", "table_rows", "to_markdown", "when_to_use", "write_chart"]
+__all__ = ["MODELS", "busy_note", "fmt_bytes", "fmt_seconds", "table_rows", "to_markdown", "when_to_use", "write_chart"]
 
 MODELS = ("process", "threads", "async")
 _KEY = {"process": "process", "threads": "thread", "async": "async"}
 SPEEDUP_WORTH_IT = 1.2
 THREADS_KEEP_UP = 0.8
 OVERHEAD_SHARE = 0.10
+BUSY_LOAD = 0.75  # load average per CPU above which the run counts as disturbed
+BUSY_SHARE = 0.9  # share of a core one busy thread must get for the run to count as undisturbed
 
 
 def fmt_seconds(s: float) -> str:
@@ -77,6 +82,20 @@ def thread_limit(results: dict[str, Any]) -> int | None:
     return best
 
 
+def busy_note(results: dict[str, Any]) -> str:
+    """A warning when other programs competed for the CPUs during the run (else "")."""
+    m = results["machine"]
+    load = max(m.get("load_before", 0.0), m.get("load_after", 0.0))
+    share = m.get("cpu_share", 1.0)
+    if load <= BUSY_LOAD * m["cpus"] and share >= BUSY_SHARE:
+        return ""
+    return (
+        f"The machine was busy (load average {load:.1f} on {m['cpus']} CPUs; one busy thread got "
+        f"{share:.0%} of a core): CPU-bound numbers are lower than on an idle machine. "
+        "Run `trilane bench` again when it is idle."
+    )
+
+
 def when_to_use(results: dict[str, Any]) -> dict[str, str]:
     """The "when to use" column, by the rules in the module docstring (and docs/bench.md)."""
     cpus = results["machine"]["cpus"]
@@ -98,6 +117,7 @@ def when_to_use(results: dict[str, Any]) -> dict[str, str]:
         out["process"] = (
             f"isolation only (a crash or leak stays in the worker): CPU speedup was just "
             f"{cpu['process']:.2f}× on {cpus} core(s) here"
+            + ("; the machine was busy, so measure again when it is idle" if busy_note(results) else "")
         )
 
     thread_cpu = (
@@ -188,6 +208,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         f"(start method `{m['start_method']}`), {'quick run' if results['quick'] else 'full run'} "
         f"in {results['seconds']:.0f} s. Timings are the best of {results['repeat']}.",
         "",
+        *([busy_note(results), ""] if busy_note(results) else []),
         _md_table(["model", "advantages", "costs", "when to use"], [list(r) for r in table_rows(results)]),
         "",
         "## Per unit",
@@ -277,6 +298,7 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
     fig.suptitle(
         f"trilane bench: processes, threads, coroutines on {m['cpus']} CPU(s), Python {m['python']}"
         f" ({'quick' if results['quick'] else 'full'} run, {m['date']})"
+        + ("\nthe machine was busy during this run: CPU-bound numbers are low" if busy_note(results) else "")
     )
 
     def bars(ax: Any, values: dict[str, float], title: str, ylabel: str, log: bool = True) -> None:
@@ -313,8 +335,10 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
     io = results["io_throughput"]
     levels = sorted(io["async"], key=int)
     xs = [int(v) for v in levels]
+    cap = max(int(w) for w in io["process_workers"].values())
     for k in kinds:
-        ax.plot(xs, [io[k][v] for v in levels], "o-", color=colors[k], label=labels[k])
+        label = f"process (≤ {cap} workers)" if k == "process" else labels[k]
+        ax.plot(xs, [io[k][v] for v in levels], "o-", color=colors[k], label=label)
     ax.plot(xs, [x / results["io_wait"] for x in xs], "k:", label="ideal")
     ax.set_xscale("log")
     ax.set_yscale("log")
