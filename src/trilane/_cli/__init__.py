@@ -18,6 +18,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("trilane._cli._run", "run MODULE:FUNCTION over every item of a JSONL/CSV/lines file"),
     "bench": ("trilane._cli._bench", "measure processes, threads and coroutines here; fill in the seed's table"),
     "demo": ("trilane._cli._demo", "the seed's story, offline against an embedded mock API (under a minute)"),
+    "trace": (
+        "trilane._cli._trace",
+        "run a script on trilane's loop with the watchdog on, then report where it blocked",
+    ),
 }
 
 
