@@ -244,7 +244,7 @@ def step_trap(console: Console, api: MockAPI, k: int) -> None:
         return await ahttp_get(url)
 
     async def check_in_thread(i: int) -> Any:
-        return await asyncio.to_thread(http_get, url)
+        return await trilane.to_thread(http_get, url)
 
     async def gather(check: Callable[[int], Any]) -> None:
         await asyncio.gather(*(check(i) for i in range(k)))
@@ -253,7 +253,7 @@ def step_trap(console: Console, api: MockAPI, k: int) -> None:
     for label, check in (
         ("blocking call in async def", check_blocking),
         ("await an async client", check_async),
-        ("await asyncio.to_thread(...)", check_in_thread),
+        ("await trilane.to_thread(...)", check_in_thread),
     ):
         start = time.perf_counter()
         trilane.run(gather(check), watchdog=watchdog)
@@ -267,10 +267,12 @@ def step_trap(console: Console, api: MockAPI, k: int) -> None:
     if reports:
         r = reports[0]
         console.print(
-            f"[bold]the watchdog caught it[/] ({len(reports)} incidents): task {r.task!r} blocked the loop "
-            f"for {r.duration * 1000:.0f} ms at {r.location} in {r.function}()"
+            f"[bold]the watchdog caught it[/] ({len(reports)} incidents) while the loop was still blocked: "
+            f"task {r.task!r}, {r.duration * 1000:.0f} ms so far, in"
         )
-        console.print(f"  hint: {r.hint}")
+        for frame in r.frames[-4:]:
+            console.print(f"  {frame}", markup=False)
+        console.print(f"  hint: {r.hint}", markup=False)
     else:
         console.print("[bold red]the watchdog saw no blocking call[/] (it should have: please report this)")
     console.print(
