@@ -15,13 +15,18 @@ What is routed to ``trilane.Loop`` (``--loop trilane``):
   build a selector loop themselves (test_events, test_sock_lowlevel,
   test_sendfile, test_server, test_unix_events, test_buffered_proto,
   test_sslproto, test_base_events' selector tests, ...) get a trilane loop, with
-  whichever selector they pass.
+  whichever selector they pass;
+* ``test.test_asyncio.utils.TestLoop``, asyncio's virtual-time test loop (most
+  of test_tasks and test_futures), rebased on ``trilane.Loop`` (see
+  :func:`route_test_loop_to_trilane`; ``--keep-test-loop`` turns this off).
 
-What is not routed: loops that are asyncio's own unit-test doubles, built from
-``base_events.BaseEventLoop``/``selector_events.BaseSelectorEventLoop`` directly
-with mocks, and ``test.test_asyncio.utils.TestLoop`` (a virtual-time
-``BaseEventLoop`` with its own ``_run_once``).  Those test asyncio's base
-classes, not an event loop implementation.
+What is not routed: asyncio's unit tests of its own base classes, which build
+``base_events.BaseEventLoop()``, ``selector_events.BaseSelectorEventLoop()``
+or ``BaseProactorEventLoop()`` directly, mostly with mocked selectors and
+sockets (test_base_events, test_selector_events, test_proactor_events,
+test_pep492, and test_runners' mock-loop policy).  They test asyncio's own
+classes, not an event loop implementation.  The ``<loops>`` line at the end of
+each results file counts the loops each job created, by class.
 """
 
 from __future__ import annotations
@@ -71,6 +76,71 @@ def route_to_trilane(policy: str) -> None:
     unix.SelectorEventLoop = loop_cls  # type: ignore[misc]
     unix._UnixSelectorEventLoop = loop_cls  # type: ignore[misc]
     unix._UnixDefaultEventLoopPolicy._loop_factory = loop_cls  # type: ignore[assignment]
+
+
+def route_test_loop_to_trilane(policy: str) -> None:
+    """Rebase ``test.test_asyncio.utils.TestLoop`` (asyncio's virtual-time test loop) on ``trilane.Loop``.
+
+    ``TestLoop`` subclasses ``BaseEventLoop`` and drives time from a generator;
+    most of test_tasks and test_futures run on it.  The routed class puts
+    ``trilane.Loop`` under it (``RoutedTestLoop -> TestLoop -> _TrilaneBase ->
+    trilane.Loop``), so its tasks, futures and timers go through trilane's ready
+    queue, timer heap and tick, on the test's virtual clock.  Two names clash
+    and are bridged: ``_timers`` (TestLoop's list of new deadlines, trilane's
+    heap) and the self-pipe (TestLoop has none).
+    """
+    from test.test_asyncio import utils
+
+    import trilane
+    from trilane._core._timers import TimerHeap
+
+    class _TestClock(trilane.Clock):
+        def __init__(self, loop: Any) -> None:
+            self._loop = loop
+
+        def time(self) -> float:
+            return float(getattr(self._loop, "_time", 0))
+
+    class _Timers(TimerHeap):
+        """trilane's heap, plus the list of new deadlines that TestLoop's generator is sent."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.whens: list[float] = []
+
+        def append(self, when: float) -> None:
+            self.whens.append(when)
+
+        def __iter__(self) -> Any:
+            return iter(self.whens)
+
+    class _TrilaneBase(trilane.Loop):
+        def __init__(self) -> None:
+            super().__init__(utils.TestSelector(), policy=policy, clock=_TestClock(self))
+
+        # BaseEventLoop, TestLoop's own base, has no self-pipe.
+        def _make_self_pipe(self) -> None:
+            pass
+
+        def _close_self_pipe(self) -> None:
+            pass
+
+        @property  # type: ignore[override]
+        def _timers(self) -> Any:
+            return self.__dict__["_bridged_timers"]
+
+        @_timers.setter
+        def _timers(self, value: Any) -> None:
+            current = self.__dict__.get("_bridged_timers")
+            if current is None:
+                current = self.__dict__["_bridged_timers"] = _Timers()
+            if isinstance(value, list):  # TestLoop resetting its list of new deadlines
+                current.whens = value
+
+    class RoutedTestLoop(utils.TestLoop, _TrilaneBase):  # type: ignore[misc]
+        pass
+
+    utils.TestLoop = RoutedTestLoop  # type: ignore[misc]
 
 
 class _Recorder(unittest.TestResult):
@@ -138,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--loop", choices=["stock", "trilane"], required=True)
     parser.add_argument("--policy", default="fifo")
+    parser.add_argument("--keep-test-loop", action="store_true", help="leave utils.TestLoop on BaseEventLoop")
     parser.add_argument("--out", required=True, help="JSON lines file to append results to")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before one test counts as hung")
     parser.add_argument("names", nargs="+", help="dotted test names (modules, classes or single tests)")
@@ -146,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     _count_loops()
     if args.loop == "trilane":
         route_to_trilane(args.policy)
+        if not args.keep_test_loop:
+            route_test_loop_to_trilane(args.policy)
     with open(args.out, "a", encoding="utf-8") as out:
         try:
             suite = unittest.defaultTestLoader.loadTestsFromNames(args.names)

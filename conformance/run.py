@@ -99,6 +99,8 @@ def _run_job(loop: str, names: list[str], out: Path, args: argparse.Namespace) -
         env["PYTHONASYNCIODEBUG"] = "1"
     cmd = [sys.executable, str(CHILD), "--loop", loop, "--policy", args.policy, "--out", str(out)]
     cmd += ["--timeout", str(args.test_timeout), *names]
+    if args.keep_test_loop:
+        cmd.insert(2, "--keep-test-loop")
     t0 = time.monotonic()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.job_timeout, check=False)
     return time.monotonic() - t0, proc.returncode, proc.stderr[-3000:]
@@ -147,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reruns", type=int, default=2, help="reruns of a regressed test before it counts")
     parser.add_argument("--test-timeout", type=float, default=120.0, help="seconds before a test counts as hung")
     parser.add_argument("--job-timeout", type=float, default=900.0, help="seconds before a job is killed")
+    parser.add_argument("--keep-test-loop", action="store_true", help="do not rebase utils.TestLoop on trilane")
     parser.add_argument("--only-trilane", action="store_true", help="skip the stock runs (no comparison)")
     parser.add_argument("--results", type=Path, help="keep the JSON lines results in this directory")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
