@@ -285,6 +285,7 @@ _FILE_CALLS: Final = frozenset({"read", "readline", "readlines", "readinto", "re
 _FILE_MODULES: Final = ("shutil", "pathlib", "gzip", "bz2", "lzma", "zipfile", "tarfile", "_pyio")
 _WAIT_MODULES: Final = ("threading", "queue", "concurrent.futures", "multiprocessing")
 _WAIT_CALLS: Final = frozenset({"acquire", "wait", "join", "result"})
+_IDLE_CPU: Final = 0.15
 
 
 def _in(module: str, prefixes: Sequence[str]) -> bool:
@@ -309,7 +310,8 @@ def match(frames: Sequence[RawFrame], cpu: float | None = None) -> BlockingHint:
 
     *cpu* is the share of wall time the loop thread spent on a CPU while it
     was blocked (``None`` if unknown); it tells a busy loop from one waiting
-    in a call no rule knows.
+    in a call no rule knows.  When no I/O rule fits, the hint is "CPU-bound"
+    unless the thread is inside a call and was idle (under 15% CPU).
     """
     inner = frames[-1] if frames else None
     calls = [(f.call, f.target, f.attr) for f in frames[-1:]]
@@ -362,15 +364,18 @@ def match(frames: Sequence[RawFrame], cpu: float | None = None) -> BlockingHint:
             f"reading a file blocks the loop in {shown}",
             "read it in a thread: `await trilane.to_thread(path.read_bytes)` (or read in chunks with to_thread)",
         )
-    # A frame in threading/queue is not enough: Event.is_set() in a busy loop is CPU, not a wait.
-    idle = cpu is not None and cpu < 0.5
+    # A thread blocked in a call uses next to no CPU; a busy one gets well above this even
+    # on a loaded machine.  A frame in threading/queue alone is not a wait: Event.is_set()
+    # polled in a busy loop is CPU work.
+    idle = cpu is not None and cpu < _IDLE_CPU
     if any(a in _WAIT_CALLS for _, _, a in calls) or (idle and _outermost(frames, _WAIT_MODULES) is not None):
         return BlockingHint(
             "wait",
             f"waiting on a thread, lock, queue or future blocks the loop in {shown}",
             "await it instead: `await asyncio.wrap_future(fut)`, asyncio.Lock/Queue, or `await trilane.to_thread(...)`",
         )
-    if cpu is None or cpu >= 0.5:
+    # An innermost frame that is not in a call is executing Python bytecode: CPU work.
+    if inner is None or not inner.call or not idle:
         where = f" in {inner.function}()" if inner is not None else ""
         return BlockingHint(
             "cpu",
