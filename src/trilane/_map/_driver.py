@@ -29,6 +29,7 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import heapq
 import itertools
 import logging
@@ -58,7 +59,8 @@ logger = logging.getLogger("trilane.map")
 #: Auto chunking aims for chunks that run about this long, per backend: long
 #: enough that the hand-off is a small part, short enough to balance load.
 TARGET_CHUNK_SECONDS: Final = {"serial": 0.002, "thread": 0.002, "process": 0.02, "dask": 0.1, "async": 0.0}
-MAX_CHUNK: Final = 4096
+MAX_CHUNK: Final = {"process": 16384, "dask": 16384}
+DEFAULT_MAX_CHUNK: Final = 4096
 
 
 def _settle_future(fut: asyncio.Future[Any], value: Any) -> None:
@@ -119,13 +121,19 @@ class Driver:
         self._progress: ProgressBar | None = None
         # Flow control.
         self._chunksize = 1 if options.chunksize == "auto" else int(options.chunksize)
-        self._chunk_cap = MAX_CHUNK
+        self._chunk_cap = DEFAULT_MAX_CHUNK
         self._max_tasks = 1
         self._max_items: int | None = None
+        self._window_fixed: int | None = None
         self._in_flight_tasks = 0
         self._in_flight_items = 0
         self._open_items = 0  # admitted and not yet emitted
-        self._inflight: dict[asyncio.Future[ChunkResult], tuple[Chunk, int | None]] = {}
+        #: Submitted futures: asyncio ones (async, serial, dask) or concurrent.futures ones (pools).
+        self._inflight: dict[Any, tuple[Chunk, int | None]] = {}
+        #: Pool futures that finished, handed over from worker threads in batches.
+        self._inbox: deque[concurrent.futures.Future[ChunkResult]] = deque()
+        self._inbox_armed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: (due, seq, chunk, position, counts as an attempt)
         self._retries: list[tuple[float, int, Chunk, int, bool]] = []
         self._retry_seq = itertools.count()
@@ -144,7 +152,7 @@ class Driver:
         """Read the checkpoint, choose the backend (probing if auto) and start it; return the plan."""
         if self.plan is not None:
             return self.plan
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         opts = self.options
         if opts.checkpoint is not None:
@@ -176,36 +184,49 @@ class Driver:
         opts = self.options
         workers = backend.workers
         if backend.chunks and opts.chunksize == "auto" and opts.timeout is None and opts.rate is None:
-            cap = MAX_CHUNK
+            cap = MAX_CHUNK.get(backend.name, DEFAULT_MAX_CHUNK)
             if self.total is not None and workers:
                 cap = max(1, min(cap, math.ceil(self.total / (4 * workers))))
             if opts.concurrency is not None and workers:
                 cap = max(1, min(cap, opts.concurrency // workers))
             self._chunk_cap = cap
+            per_item = plan.measured.get("seconds_per_item")
+            if per_item:  # auto's probe already timed the items: start at the right size
+                target = TARGET_CHUNK_SECONDS.get(backend.name, 0.0)
+                self._chunksize = max(1, min(cap, int(target / max(per_item, 1e-7))))
         elif opts.chunksize == "auto" or opts.timeout is not None or opts.rate is not None:
             # A timeout or a rate applies to each item, so items go one by one.
             self._chunk_cap = self._chunksize = 1
         else:
             self._chunk_cap = self._chunksize
+        conc = opts.concurrency
         if backend.name == "async":
-            self._max_tasks = self._max_items = opts.concurrency or backend.default_concurrency()
+            conc = conc or backend.default_concurrency()
+            self._max_tasks = self._max_items = conc
         elif backend.name == "serial":
             self._max_tasks = 1
-            self._max_items = opts.concurrency
+            self._max_items = conc
         else:
             self._max_tasks = 2 * (workers or 1)
-            self._max_items = opts.concurrency
-            if opts.concurrency is not None:
-                self._max_tasks = min(self._max_tasks, opts.concurrency)
+            if conc is None:
+                self._max_items = None
+            elif workers is not None and workers <= conc:
+                # The pool never runs more than `workers` (<= concurrency) items at once, so
+                # items may also wait queued in it, and no worker idles waiting for the driver.
+                self._max_items = 2 * conc
+            else:
+                self._max_items = conc
+                self._max_tasks = min(self._max_tasks, conc)
+        self._window_fixed = None if conc is None else 2 * conc
         plan.workers = workers
-        plan.concurrency = self._max_items
+        plan.concurrency = conc
         plan.chunksize = opts.chunksize if opts.chunksize != "auto" else ("auto" if self._chunk_cap > 1 else 1)
 
     @property
     def window(self) -> int:
         """The most items admitted and not yet emitted (bounded memory)."""
-        if self._max_items is not None:
-            return 2 * self._max_items
+        if self._window_fixed is not None:
+            return self._window_fixed
         return 2 * self._max_tasks * max(self._chunksize, 1)
 
     # -- auto's probe ----------------------------------------------------------------------------
@@ -432,7 +453,30 @@ class Driver:
             fut = asyncio.get_running_loop().create_future()
             fut.set_exception(exc)
         self._inflight[fut] = (chunk, pos)
-        fut.add_done_callback(self._on_done)
+        if isinstance(fut, asyncio.Future):
+            fut.add_done_callback(self._on_done)
+        else:
+            fut.add_done_callback(self._on_pool_done)
+
+    def _on_pool_done(self, fut: concurrent.futures.Future[ChunkResult]) -> None:
+        # Runs in a pool thread.  Completions queue up in the inbox and the loop is
+        # woken once per batch, not once per item: that is most of the driver's cost
+        # per item on a thread pool, and it competes with the workers for the GIL.
+        self._inbox.append(fut)
+        if not self._inbox_armed:
+            self._inbox_armed = True
+            loop = self._loop
+            if loop is not None:
+                try:
+                    loop.call_soon_threadsafe(self._drain_inbox)
+                except RuntimeError:  # the loop is closed: the run is over
+                    pass
+
+    def _drain_inbox(self) -> None:
+        self._inbox_armed = False  # first: a completion arriving from now on arms a new drain
+        inbox = self._inbox
+        while inbox:
+            self._on_done(inbox.popleft())
 
     def _wake_at(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if when >= self._timer_at:
@@ -453,7 +497,7 @@ class Driver:
 
     # -- completion ------------------------------------------------------------------------------
 
-    def _on_done(self, fut: asyncio.Future[ChunkResult]) -> None:
+    def _on_done(self, fut: Any) -> None:
         entry = self._inflight.pop(fut, None)
         if entry is None:
             return  # already handled (cancellation path)
@@ -553,8 +597,8 @@ class Driver:
         target = TARGET_CHUNK_SECONDS.get(self.backend.name, 0.0)
         per_item = max(seconds / max(n, 1), 1e-7)
         want = max(1, min(self._chunk_cap, int(target / per_item)))
-        # Grow at most 4x at a time: one fast measurement should not make a huge chunk.
-        self._chunksize = min(want, self._chunksize * 4)
+        # Grow at most 16x at a time: one fast measurement should not make a huge chunk.
+        self._chunksize = min(want, self._chunksize * 16)
 
     # -- output ----------------------------------------------------------------------------------
 
@@ -612,8 +656,9 @@ class Driver:
         try:
             if backend is not None:
                 for fut in list(self._inflight):
-                    fut.remove_done_callback(self._on_done)
-                    fut.cancel()
+                    if isinstance(fut, asyncio.Future):
+                        fut.remove_done_callback(self._on_done)
+                    fut.cancel()  # a pool future's late callback finds nothing in _inflight
                 self._inflight.clear()
                 await backend.aclose(cancel=cancel or self._stopping)
         finally:

@@ -20,6 +20,7 @@ or ``None`` when all succeeded, and the chunk's run time.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import pickle
 import time
 from abc import ABC, abstractmethod
@@ -110,8 +111,9 @@ class Backend(ABC):
         """Start pools or connect; called once, on the driver's loop, before the first submit."""
 
     @abstractmethod
-    def submit(self, items: list[Any]) -> asyncio.Future[ChunkResult]:
-        """Start running *items*; return a future on the running loop."""
+    def submit(self, items: list[Any]) -> asyncio.Future[ChunkResult] | concurrent.futures.Future[ChunkResult]:
+        """Start running *items*; return a future on the running loop, or a pool's future
+        (whose completions the driver collects in batches)."""
 
     @abstractmethod
     async def aclose(self, *, cancel: bool) -> None:

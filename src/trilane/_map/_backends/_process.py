@@ -15,12 +15,13 @@ with ``cancel_futures=True``, which kills the workers that still run items.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 from typing import Any
 
 from ..._pools._options import TaskOptions
 from ..._pools._process import ProcessPool
-from ._base import Backend, ChunkResult, chain_future, run_chunk
+from ._base import Backend, ChunkResult, run_chunk
 
 __all__ = ["ProcessBackend"]
 
@@ -42,6 +43,7 @@ class ProcessBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._workers = self.options.workers or default_process_workers()
+        self._task_options = TaskOptions(priority=self.options.priority, timeout=self.options.timeout)
         self._pool: ProcessPool | None = None
 
     @property
@@ -51,11 +53,11 @@ class ProcessBackend(Backend):
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._pool = ProcessPool(self._workers)
 
-    def submit(self, items: list[Any]) -> asyncio.Future[ChunkResult]:
+    def submit(self, items: list[Any]) -> concurrent.futures.Future[ChunkResult]:
         assert self._pool is not None
-        opts = TaskOptions(priority=self.options.priority, timeout=self.options.timeout)
+        opts = self._task_options
         cf = self._pool.submit_with(opts, run_chunk, self.fn, items, True)
-        return chain_future(asyncio.get_running_loop(), cf.add_done_callback, cf.result)
+        return cf
 
     async def aclose(self, *, cancel: bool) -> None:
         pool, self._pool = self._pool, None

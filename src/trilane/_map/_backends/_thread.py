@@ -9,12 +9,13 @@ cannot be stopped), while the pool keeps its capacity.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 from typing import Any
 
 from ..._pools._options import TaskOptions
 from ..._pools._thread import ThreadPool
-from ._base import Backend, ChunkResult, chain_future, run_chunk
+from ._base import Backend, ChunkResult, run_chunk
 
 __all__ = ["ThreadBackend"]
 
@@ -33,6 +34,7 @@ class ThreadBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._workers = self.options.workers or default_thread_workers(self.options.concurrency)
+        self._task_options = TaskOptions(priority=self.options.priority, timeout=self.options.timeout)
         self._pool: ThreadPool | None = None
 
     @property
@@ -42,11 +44,11 @@ class ThreadBackend(Backend):
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._pool = ThreadPool(self._workers, name="trilane-map")
 
-    def submit(self, items: list[Any]) -> asyncio.Future[ChunkResult]:
+    def submit(self, items: list[Any]) -> concurrent.futures.Future[ChunkResult]:
         assert self._pool is not None
-        opts = TaskOptions(priority=self.options.priority, timeout=self.options.timeout)
+        opts = self._task_options
         cf = self._pool.submit_with(opts, run_chunk, self.fn, items)
-        return chain_future(asyncio.get_running_loop(), cf.add_done_callback, cf.result)
+        return cf
 
     async def aclose(self, *, cancel: bool) -> None:
         pool, self._pool = self._pool, None
