@@ -73,3 +73,10 @@ def crash_on_7(x: int) -> int:
     if x == 7:
         os._exit(3)
     return x
+
+
+def fail_zero_else_sleep(x: float) -> float:
+    if x == 0:
+        raise ValueError("zero")
+    time.sleep(x)
+    return x

@@ -71,3 +71,42 @@ def test_timeouts_agree_with_the_oracle(items: list[int], backend: str, ordered:
         assert got == oracle
     else:
         assert sorted(map(repr, got)) == sorted(map(repr, oracle))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_leaks")
+def test_raise_cancels_running_process_items_cleanly() -> None:
+    import time
+
+    from mapfuncs import fail_zero_else_sleep
+
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="zero"):
+        list(trilane.map(fail_zero_else_sleep, [30.0, 0, 30.0], backend="process", workers=3, chunksize=1,
+                         ordered=False))  # fmt: skip
+    assert time.monotonic() - start < 15  # the 30 s items were killed, not waited for
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_leaks")
+def test_closing_early_kills_running_process_items() -> None:
+    import time
+
+    from mapfuncs import sleep_for
+
+    start = time.monotonic()
+    with trilane.map(sleep_for, [0.0, 30.0, 30.0, 0.0], backend="process", workers=2, chunksize=1) as it:
+        assert next(iter(it)) == 0.0
+    assert time.monotonic() - start < 15
+
+
+def test_amap_plan_is_known_after_prepare(run_on: Any) -> None:
+    async def main() -> tuple[Any, str]:
+        it = trilane.amap(double, [1, 2], backend="thread")
+        before = it.plan
+        plan = await it.prepare()
+        out = [x async for x in it]
+        assert out == [2, 4]
+        return before, plan.backend
+
+    assert run_on(main()) == (None, "thread")
