@@ -211,11 +211,19 @@ def bench_timers(size: Sizes) -> None:
 
 
 class _EchoServer(asyncio.Protocol):
+    def __init__(self, closed: list[asyncio.Future[None]]) -> None:
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        closed.append(self.closed)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 class _EchoClient(asyncio.Protocol):
@@ -252,7 +260,8 @@ class _EchoClient(asyncio.Protocol):
 def echo_coro(size: Sizes) -> Callable[[LoopConfig], Coroutine[Any, Any, float]]:
     async def main(_: LoopConfig) -> float:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(_EchoServer, "127.0.0.1", 0)
+        server_closed: list[asyncio.Future[None]] = []
+        server = await loop.create_server(lambda: _EchoServer(server_closed), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         payload = b"x" * size.echo_size
         clients: list[_EchoClient] = []
@@ -273,6 +282,8 @@ def echo_coro(size: Sizes) -> Callable[[LoopConfig], Coroutine[Any, Any, float]]
         elapsed = now() - t0
         for client in clients:
             client.transport.close()
+        # Wait until the server side has seen every EOF too, so no transport outlives the loop.
+        await asyncio.gather(*server_closed)
         server.close()
         await server.wait_closed()
         return elapsed
