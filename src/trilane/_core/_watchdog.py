@@ -43,6 +43,7 @@ import math
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -193,8 +194,11 @@ class Watchdog(BlockHook):
     not touch the loop except through ``call_soon_threadsafe``.  With
     ``log=True`` (the default) incidents are also logged as warnings to the
     ``trilane.watchdog`` logger, once per call site and again at its 10th,
-    100th, ... incident.  ``interval`` is how often the thread looks at the
-    heartbeat (default ``threshold / 4``).
+    100th, ... incident.  ``interval`` is the longest the thread sleeps
+    between looks at the heartbeat (default: ``threshold``); it wakes up
+    exactly when a callback it saw running would cross the threshold, so a
+    report comes about ``threshold`` after the callback started whatever
+    the interval, and the thread wakes about ten times a second at 100 ms.
 
     Use it as ``trilane.run(main(), watchdog=trilane.Watchdog(threshold=0.05))``
     or ``loop.set_block_hook(watchdog)``.  One Watchdog may watch several
@@ -215,7 +219,7 @@ class Watchdog(BlockHook):
         if interval is not None and not (0 < interval < math.inf):
             raise ValueError(f"Watchdog interval must be a positive number of seconds, got {interval!r}")
         self.threshold = float(threshold)
-        self.interval = float(threshold) / 4 if interval is None else float(interval)
+        self.interval = float(threshold) if interval is None else float(interval)
         self.on_block = on_block
         self.log = log
         self._lock = threading.Lock()
@@ -346,7 +350,9 @@ class Watchdog(BlockHook):
                 watch.seen_task_obj = task
             age = now - start
             if age < threshold:
-                # Wake up right when this callback crosses the threshold.
+                # Wake up right when this callback crosses the threshold.  Any callback
+                # that starts before then is seen at that wake-up with an age below the
+                # threshold, so no incident slips between two looks.
                 wait = min(interval, threshold - age + 1e-4)
                 continue
             try:
@@ -359,15 +365,22 @@ class Watchdog(BlockHook):
                 self._deliver(report)
 
     def _sample(self, watch: _Watch, start: float, now: float) -> BlockingReport | None:
+        # How busy is the loop thread?  Measure since we first saw this callback,
+        # or, if that was only just now, over a short extra look.
+        wall0, cpu0 = watch.seen_wall, watch.seen_cpu
+        if cpu0 is not None and now - wall0 < 0.2 * self.threshold:
+            wall0, cpu0 = time.perf_counter(), watch.cpu()
+            if watch.stop.wait(min(0.02, 0.2 * self.threshold)) or watch.loop.callback_started() != start:
+                return None
         frame = sys._current_frames().get(watch.thread_id)
+        if not _in_callback(frame):
+            return None  # a stale heartbeat between callbacks or between runs: nothing is blocking
         frames = capture(frame, _STOP_CODES)
         del frame
+        cpu_now, wall_now = watch.cpu(), time.perf_counter()
         if watch.loop.callback_started() != start:
             return None  # the callback ended while we read its frames: they may belong to another one
-        cpu_now = watch.cpu()
-        cpu: float | None = None
-        if watch.seen_cpu is not None and cpu_now is not None and now - watch.seen_wall > 0.2 * self.threshold:
-            cpu = min(1.0, (cpu_now - watch.seen_cpu) / (time.perf_counter() - watch.seen_wall))
+        cpu = None if cpu0 is None or cpu_now is None else min(1.0, (cpu_now - cpu0) / (wall_now - wall0))
         hint = match(frames, cpu)
         duration = time.perf_counter() - start
         with self._lock:
@@ -410,6 +423,15 @@ class Watchdog(BlockHook):
                 self.on_block(report)
             except Exception:
                 logger.exception("on_block hook %r raised on a blocking report", self.on_block)
+
+
+def _in_callback(frame: types.FrameType | None) -> bool:
+    """Whether the thread whose innermost frame is *frame* is inside ``run_batch`` (running a callback)."""
+    while frame is not None:
+        if frame.f_code in _STOP_CODES:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _power_of_ten(n: int) -> bool:
