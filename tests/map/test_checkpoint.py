@@ -187,7 +187,7 @@ SIGINT_CHILD = textwrap.dedent(
 
     if __name__ == "__main__":
         try:
-            for r in trilane.map(work, range(20), backend="process", workers=2, chunksize=1, checkpoint=sys.argv[1]):
+            for r in trilane.map(work, range(20), backend=sys.argv[2], workers=2, chunksize=1, checkpoint=sys.argv[1]):
                 print(r, flush=True)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
@@ -221,23 +221,24 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_within_a_second_records_finished_items_and_leaves_no_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["process", "serial", "thread"])
+def test_ctrl_c_stops_within_a_second_records_finished_items_and_leaves_no_worker(tmp_path: Path, backend: str) -> None:
     script = tmp_path / "child.py"
     script.write_text(SIGINT_CHILD)
     ck = tmp_path / "run.jsonl"
-    child = subprocess.Popen([sys.executable, str(script), str(ck)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, str(script), str(ck), backend], stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while (not ck.exists() or ck.read_text().count("\n") < 4) and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.2)  # let the workers pick up the 60 s items
     workers = _descendants(child.pid)
-    assert workers  # the pool's processes
+    assert workers or backend != "process"  # the pool's processes
     sent = time.monotonic()
     child.send_signal(signal.SIGINT)
     out, _ = child.communicate(timeout=30)
     took = time.monotonic() - sent
     assert child.returncode != 0 and "interrupted" in out
-    print(f"Ctrl-C took {took:.3f} s")
+    print(f"Ctrl-C on {backend} took {took:.3f} s")
     assert took < 5.0  # (the running items would take 60 s; the issue asks for about 1 s)
     assert sorted(rec["k"] for rec in lines(ck)) == [0, 1, 2, 3]
     deadline = time.monotonic() + 5

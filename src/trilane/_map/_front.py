@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 
 from .._core._clock import Clock
 from .._core._loop import new_event_loop
+from ._backends._serial import INLINE
 from ._driver import Driver, Emission
 from ._options import DEFAULT_BACKOFF, Backoff, MapOptions, default_key
 from ._outcome import Failure, MapPlan, Outcome
@@ -112,6 +113,10 @@ class _SigintCanceller:
         self._task = task
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.interrupted or INLINE.running:
+            # A second Ctrl-C, or the serial backend is inside the user's function on
+            # this very thread (cancelling would wait for it): interrupt it like plain Python.
+            raise KeyboardInterrupt
         self.interrupted = True
         if self._task is not None and not self._task.done():
             loop = self._task.get_loop()

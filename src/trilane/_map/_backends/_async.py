@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from ..._core._loop import spawn
+from ..._pools._base import _live_pools
 from ..._pools._thread import ThreadPool
 from ._base import Backend, ChunkResult, await_item, run_chunk
 
@@ -82,4 +83,6 @@ class AsyncBackend(Backend):
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pool is not None:
             self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            if cancel:  # abandoned threads: do not join them at exit (see _thread.py)
+                _live_pools.discard(self._pool)
             self._pool = None

@@ -12,12 +12,30 @@ its result is dropped (the same outcome every other backend gives).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
 from ._base import Backend, ChunkResult, await_item, run_chunk, timeout_error
 
-__all__ = ["SerialBackend"]
+__all__ = ["INLINE", "SerialBackend"]
+
+
+class _Inline(threading.local):
+    """Whether this thread is inside a user function run inline (Ctrl-C then interrupts it)."""
+
+    running = False
+
+
+INLINE = _Inline()
+
+
+def _run_inline(fn: Any, items: list[Any]) -> ChunkResult:
+    INLINE.running = True
+    try:
+        return run_chunk(fn, items)
+    finally:
+        INLINE.running = False
 
 
 class SerialBackend(Backend):
@@ -40,13 +58,13 @@ class SerialBackend(Backend):
         fut: asyncio.Future[ChunkResult] = loop.create_future()
         timeout = self.options.timeout
         if timeout is None:
-            fut.set_result(run_chunk(self.fn, items))
+            fut.set_result(_run_inline(self.fn, items))
             return fut
         values: list[Any] = []
         failures: dict[int, BaseException] = {}
         total = 0.0
         for i, item in enumerate(items):
-            (value,), failed, seconds = run_chunk(self.fn, [item])
+            (value,), failed, seconds = _run_inline(self.fn, [item])
             total += seconds
             if seconds > timeout:
                 failures[i] = timeout_error(item, timeout, self.stops_by)

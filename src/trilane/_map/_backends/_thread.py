@@ -13,6 +13,7 @@ import concurrent.futures
 import os
 from typing import Any
 
+from ..._pools._base import _live_pools
 from ..._pools._options import TaskOptions
 from ..._pools._thread import ThreadPool
 from ._base import Backend, ChunkResult, run_chunk
@@ -55,3 +56,8 @@ class ThreadBackend(Backend):
         if pool is not None:
             # Threads cannot be stopped: on cancel, drop queued chunks and do not wait for running ones.
             pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            if cancel:
+                # The pools' atexit hook would join the abandoned (daemon) threads, so a
+                # Ctrl-C'd program would hang at exit until their calls return.  This run
+                # has already given them up: take the pool off that list.
+                _live_pools.discard(pool)
