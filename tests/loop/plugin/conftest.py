@@ -1,4 +1,4 @@
-"""pytest-asyncio on trilane: the ``pytest_asyncio_loop_factories`` hook (pytest-asyncio >= 1.3).
+"""pytest-asyncio on trilane: the ``pytest_asyncio_loop_factories`` hook (pytest-asyncio >= 1.4).
 
 This is the way pytest-asyncio 1.x chooses the loop an ``@pytest.mark.asyncio``
 test runs on, without the event-loop policy API that Python 3.14 deprecates.
