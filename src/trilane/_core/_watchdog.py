@@ -365,13 +365,6 @@ class Watchdog(BlockHook):
                 self._deliver(report)
 
     def _sample(self, watch: _Watch, start: float, now: float) -> BlockingReport | None:
-        # How busy is the loop thread?  Measure since we first saw this callback,
-        # or, if that was only just now, over a short extra look.
-        wall0, cpu0 = watch.seen_wall, watch.seen_cpu
-        if cpu0 is not None and now - wall0 < 0.2 * self.threshold:
-            wall0, cpu0 = time.perf_counter(), watch.cpu()
-            if watch.stop.wait(min(0.02, 0.2 * self.threshold)) or watch.loop.callback_started() != start:
-                return None
         frame = sys._current_frames().get(watch.thread_id)
         if not _in_callback(frame):
             return None  # a stale heartbeat between callbacks or between runs: nothing is blocking
@@ -380,7 +373,16 @@ class Watchdog(BlockHook):
         cpu_now, wall_now = watch.cpu(), time.perf_counter()
         if watch.loop.callback_started() != start:
             return None  # the callback ended while we read its frames: they may belong to another one
-        cpu = None if cpu0 is None or cpu_now is None else min(1.0, (cpu_now - cpu0) / (wall_now - wall0))
+        # How busy is the loop thread, since we first saw this callback?  Only the
+        # last-resort rules (cpu / wait / unknown) care; if they do and we first saw
+        # the callback only just now, take a short extra look.
+        wall0, cpu0 = watch.seen_wall, watch.seen_cpu
+        cpu = _share(cpu0, wall0, cpu_now, wall_now)
+        if cpu0 is not None and wall_now - wall0 < 0.2 * self.threshold and match(frames, 0.0) != match(frames, 1.0):
+            wall0, cpu0 = wall_now, cpu_now
+            if watch.stop.wait(min(0.02, 0.2 * self.threshold)) or watch.loop.callback_started() != start:
+                return None
+            cpu = _share(cpu0, wall0, watch.cpu(), time.perf_counter())
         hint = match(frames, cpu)
         duration = time.perf_counter() - start
         with self._lock:
@@ -423,6 +425,13 @@ class Watchdog(BlockHook):
                 self.on_block(report)
             except Exception:
                 logger.exception("on_block hook %r raised on a blocking report", self.on_block)
+
+
+def _share(cpu0: float | None, wall0: float, cpu1: float | None, wall1: float) -> float | None:
+    """The share of the wall time from *wall0* to *wall1* that the thread spent on a CPU."""
+    if cpu0 is None or cpu1 is None or wall1 <= wall0:
+        return None
+    return min(1.0, max(0.0, (cpu1 - cpu0) / (wall1 - wall0)))
 
 
 def _in_callback(frame: types.FrameType | None) -> bool:
