@@ -10,6 +10,7 @@ must match too; with errors="raise" the same prefix and the same exception
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from typing import Any
 
@@ -168,3 +169,51 @@ def test_amap_matches_the_oracle(b: Behaviour, data: tuple[list[int], bool], opt
 
     full = run(b.outcome, items, as_gen, "serial", {**opts, "errors": "collect"})
     check_same(run(b.outcome, items, as_gen, "serial", opts), asyncio.run(collect()), opts, full)
+
+
+@pytest.mark.usefixtures("no_leaks")
+@examples(25)
+@given(
+    b=behaviours,
+    data=inputs,
+    opts=options,
+    stop_after=st.integers(0, 30),
+    backend=st.sampled_from(["serial", "thread", "async"]),
+)
+def test_an_interrupted_checkpointed_run_resumes_to_the_oracle_output(
+    b: Behaviour, data: tuple[list[int], bool], opts: dict[str, Any], stop_after: int, backend: str
+) -> None:
+    import itertools
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    from trilane._map._checkpoint import load_checkpoint
+
+    items, _ = data
+    opts = {**opts, "errors": "collect" if opts["errors"] == "raise" else opts["errors"]}
+    oracle = run(b.outcome, items, False, "serial", opts)
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def counted(x: int) -> int:
+        with lock:
+            calls.append(x)
+        return b.outcome(x)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ck = Path(tmp) / "run.jsonl"
+        # First run: stop after a few results (close() cancels the rest).
+        with trilane.map(counted, items, backend=backend, checkpoint=ck, backoff=FAST_BACKOFF, **opts) as it:
+            list(itertools.islice(it, stop_after))
+        done = set(load_checkpoint(str(ck)))
+        calls.clear()
+        resumed = run(counted, items, False, backend, {**opts, "checkpoint": ck})
+        if opts["ordered"]:
+            assert resumed == oracle
+        else:
+            assert Counter(resumed[0]) == Counter(oracle[0])
+        assert not {str(x) for x in calls} & done  # nothing finished before was run again
+        recorded = [line for line in ck.read_text().splitlines() if '"e"' not in line]
+        indices = [json.loads(line)["i"] for line in recorded]
+        assert len(indices) == len(set(indices))  # no item was recorded twice
