@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -80,6 +82,37 @@ def test_lock_acquire_is_a_wait_and_the_user_frame_is_the_call_site() -> None:
     assert frames[-1].filename == __file__ and not frames[-1].library
     # The thread's bootstrap frames are the stdlib's: library.
     assert frames[0].library and frames[0].module == "threading"
+
+
+def test_subprocess_run_waiting_for_its_child() -> None:
+    r, w = os.pipe()
+    with os.fdopen(w, "wb") as writer:
+
+        def running() -> None:
+            subprocess.run(["cat"], stdin=r, stdout=subprocess.DEVNULL, check=True)
+
+        try:
+            frames = _blocked_stack(running, writer.close, "_try_wait")
+        finally:
+            os.close(r)
+    site = call_site(frames)
+    assert site is not None and site.function == "running"
+    assert frames[-1].module == "subprocess" and frames[-1].library
+    hint = match(frames, cpu=0.0)
+    assert hint.kind == "subprocess" and "subprocess.run()" in hint.cause
+
+
+def test_reading_a_file_that_is_slow_to_arrive() -> None:
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as source, os.fdopen(w, "wb") as writer:
+
+        def reading() -> bytes:
+            return source.read()
+
+        frames = _blocked_stack(reading, writer.close, "reading")
+        assert frames[-1].call == "source.read"
+        hint = match(frames, cpu=0.0)
+        assert hint.kind == "file" and "trilane.to_thread" in hint.fix
 
 
 def _f(module: str, call: str = "", target: str = "", library: bool = True, name: str = "f") -> RawFrame:
