@@ -49,8 +49,8 @@ def test_priority_rejects_bad_level_wait() -> None:
 def test_fair_prefers_least_weighted_runtime() -> None:
     p: FairPolicy[str] = FairPolicy(sleeper_credit=0.0)
     hog, light = TaskInfo(0), TaskInfo(0)
-    p.charge(hog, 0.010)
-    p.charge(light, 0.001)
+    hog.run_time = 0.010  # as the engine charges it
+    light.run_time = 0.001
     p.push("hog", hog)
     p.push("light", light)
     assert drain(p) == ["light", "hog"]
@@ -59,8 +59,8 @@ def test_fair_prefers_least_weighted_runtime() -> None:
 def test_fair_weights_by_priority() -> None:
     p: FairPolicy[str] = FairPolicy(sleeper_credit=0.0)
     high, low = TaskInfo(10), TaskInfo(0)
-    p.charge(high, 0.009)  # 0.009 / 1.25**10 ≈ 0.00097
-    p.charge(low, 0.001)
+    high.run_time = 0.009  # 0.009 / 1.25**10 ≈ 0.00097
+    low.run_time = 0.002
     p.push("low", low)
     p.push("high", high)
     assert drain(p) == ["high", "low"]
@@ -117,3 +117,44 @@ def test_priority_trace_on_loop() -> None:
 def test_round_robin_trace_on_loop() -> None:
     # H is alone in group g2, so it gets every other turn; L and M share g1's turns.
     assert _trace_under("round_robin") == ["L0", "H0", "M0", "H1", "L1", "H2", "M1", "L2", "M2"]
+
+
+def test_fair_limits_sleeper_credit() -> None:
+    p: FairPolicy[str] = FairPolicy(sleeper_credit=0.005)
+    busy, sleeper = TaskInfo(0), TaskInfo(0)
+    busy.run_time = 1.0
+    p.push("busy", busy)
+    assert drain(p) == ["busy"]  # the queue's minimum vruntime is now 1.0
+    busy.run_time = 1.001
+    p.push("busy", busy)
+    p.push("sleeper", sleeper)  # ran 0 s, but comes back only 5 ms behind the minimum
+    assert drain(p) == ["sleeper", "busy"]
+    busy.run_time = 1.02
+    p.push("busy", busy)
+    sleeper.run_time = 0.02  # now 0.02 + (0.995 offset) > 1.0, so busy (1.02) is behind it
+    p.push("sleeper", sleeper)
+    assert drain(p) == ["sleeper", "busy"]
+
+
+def test_priority_with_many_levels_breaks_ties_by_level() -> None:
+    clock = MockClock()
+    p: PriorityPolicy[str] = PriorityPolicy(level_wait=0.05)
+    p.bind(clock.time)
+    p.push("p0", TaskInfo(0))
+    clock.jump(0.05)
+    p.push("p1", TaskInfo(1))  # same rank as p0: the higher level wins the tie
+    p.push("p-1", TaskInfo(-1))
+    assert drain(p) == ["p1", "p0", "p-1"]
+    assert len(p) == 0
+
+
+def test_fair_runs_one_granule_in_push_order() -> None:
+    p: FairPolicy[str] = FairPolicy(sleeper_credit=0.0, granularity=0.001)
+    a, b = TaskInfo(0), TaskInfo(0)
+    a.run_time = 0.0009  # same 1 ms step as b: push order decides
+    b.run_time = 0.0001
+    p.push("a", a)
+    p.push("b", b)
+    assert drain(p) == ["a", "b"]
+    with pytest.raises(ValueError, match="granularity"):
+        FairPolicy(granularity=0)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
+import threading
 from asyncio import events, format_helpers
 from collections.abc import Callable
 from time import perf_counter
@@ -37,7 +38,7 @@ from typing import Any
 
 from ._policies import Policy, make_policy
 from ._ready import Entry, ReadyQueue
-from ._stats import ROOT, TaskInfo
+from ._stats import CURRENT, INFO_ATTR, ROOT, TaskInfo
 from ._timers import TimerHeap
 
 __all__ = ["GlueLoop", "run_batch"]
@@ -55,11 +56,11 @@ class _Handle(events.Handle):
         callback: Callable[..., object],
         args: tuple[Any, ...],
         loop: asyncio.AbstractEventLoop,
-        context: contextvars.Context | None,
+        context: contextvars.Context,
     ) -> None:
         # internal: Handle's slots, set exactly as Handle.__init__ sets them for a
         # loop not in debug mode (GlueLoop uses the stock class in debug mode).
-        self._context = contextvars.copy_context() if context is None else context
+        self._context = context
         self._loop = loop
         self._callback = callback
         self._args = args
@@ -71,8 +72,11 @@ class _Handle(events.Handle):
 class GlueLoop(asyncio.SelectorEventLoop):
     """asyncio's selector loop with trilane's ready queue, timer heap and tick."""
 
+    # internal: BaseEventLoop attributes we read, declared for the type checker.
+    _closed: bool
+    _debug: bool
     _ready: ReadyQueue  # internal: BaseEventLoop's ready deque, replaced
-    _cb_start: float
+    _polling: bool
     _timers: TimerHeap
 
     def __init__(self, selector: Any, policy: object, clock: Callable[[], float]) -> None:
@@ -81,9 +85,9 @@ class GlueLoop(asyncio.SelectorEventLoop):
         _impl(self)._closed = True
         queue = make_policy(policy)
         queue.bind(clock)
-        self._running_info: TaskInfo = ROOT
         self._spawn_info: TaskInfo | None = None
         self._now = perf_counter()
+        self._polling = True
         super().__init__(selector)
         # internal: BaseEventLoop keeps its ready deque in _ready and its timer
         # heap in _scheduled; close() clears both and _run_once reads them.  We
@@ -110,12 +114,13 @@ class GlueLoop(asyncio.SelectorEventLoop):
         # internal: selector_events._process_events() hands ready readers and
         # writers to _add_callback().
         if not handle.cancelled():
-            self._ready.push((handle, ROOT, self._now))
+            owner = _impl(handle)._context.get(CURRENT, ROOT)  # internal: the handle's context
+            self._ready.push((handle, owner, self._now))
 
     def _add_callback_signalsafe(self, handle: events.Handle) -> None:
         # internal: unix_events calls this from a signal handler, which may have
-        # interrupted the policy mid-push, so it goes through the inbox.
-        self._ready.inbox.append((handle, ROOT, 0.0))
+        # interrupted the policy mid-push, so it goes through push_threadsafe.
+        self._ready.push_threadsafe((handle, _impl(handle)._context.get(CURRENT, ROOT), perf_counter()))
         _impl(self)._write_to_self()  # internal: wakes select() through the self-pipe.
 
     def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
@@ -129,51 +134,58 @@ class GlueLoop(asyncio.SelectorEventLoop):
         handle = _impl(events.Handle(callback, args, self, context))
         if handle._source_traceback:  # internal: debug-mode creation stack
             del handle._source_traceback[-1]
-        self._ready.push((handle, self._owner_of(callback), self._now))
+        self._ready.push((handle, handle._context.get(CURRENT, ROOT), self._now))
         return handle  # type: ignore[no-any-return]
 
     # -- the public scheduling calls -------------------------------------------------
 
-    def _owner_of(self, callback: Any) -> TaskInfo:
-        """Return the record that a callback's run time is charged to."""
-        owner = getattr(callback, "__self__", None)
-        info = getattr(owner, "_trilane_info", None)
-        if info is None:
-            if isinstance(owner, _Task):
-                # A task's first step: it inherits from spawn() or from its creator.
-                info = self._spawn_info
-                if info is None:
-                    parent = self._running_info
-                    info = TaskInfo(parent.priority, parent.group)
-                else:
-                    self._spawn_info = None
-                _impl(owner)._trilane_info = info
-                return info
-            return self._running_info
-        return info  # type: ignore[no-any-return]
-
     def call_soon(  # type: ignore[override]
         self, callback: Any, *args: Any, context: contextvars.Context | None = None
     ) -> events.Handle:
-        # internal: _closed, _debug, _check_thread and _check_callback are the
-        # checks BaseEventLoop.call_soon makes; we make the same ones.
-        loop = _impl(self)
-        if loop._closed:
+        # internal: the same checks as BaseEventLoop.call_soon, on its _closed
+        # and _debug flags.  This is the hottest path in the loop: keep it flat.
+        if self._closed:
             raise RuntimeError("Event loop is closed")
-        if loop._debug:
-            loop._check_thread()
-            loop._check_callback(callback, "call_soon")
-            handle = _impl(events.Handle(callback, args, self, context))
-            if handle._source_traceback:  # internal: drop this frame from it
-                del handle._source_traceback[-1]
+        if self._debug:
+            return self._call_soon_debug(callback, args, context)  # type: ignore[no-any-return]
+        if context is None:
+            context = contextvars.copy_context()
+        # internal: the fields Handle.__init__ sets for a loop not in debug
+        # mode, set here directly: one frame less on the hottest path.
+        handle = _new_handle(_Handle)
+        handle._context = context
+        handle._loop = self
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
+        # The owner is the task whose context the callback runs in: the task
+        # itself for a task's step, the scheduling task for a plain callback.
+        info = context.get(CURRENT, ROOT)
+        ready = self._ready
+        fast = ready.fast_push
+        if fast is not None:
+            fast((handle, info, self._now))
         else:
-            handle = _Handle(callback, args, self, context)
-        owner = getattr(callback, "__self__", None)
-        info = getattr(owner, "_trilane_info", None)
-        if info is None:
-            info = self._owner_of(callback)
-        self._ready.push((handle, info, self._now))
+            try:
+                ready.policy_push((handle, info, self._now), info)
+            except Exception as exc:
+                ready.replace_policy(exc)
+                ready.push((handle, info, self._now))
         return handle  # type: ignore[no-any-return]
+
+    def _call_soon_debug(self, callback: Any, args: tuple[Any, ...], context: contextvars.Context | None) -> Any:
+        # internal: debug mode checks the thread and the callback, and records
+        # the creation stack without this frame and call_soon's.
+        loop = _impl(self)
+        loop._check_thread()
+        loop._check_callback(callback, "call_soon")
+        handle = _impl(events.Handle(callback, args, self, context))
+        if handle._source_traceback:
+            del handle._source_traceback[-2:]
+        self._ready.push((handle, handle._context.get(CURRENT, ROOT), self._now))
+        return handle
 
     def call_soon_threadsafe(  # type: ignore[override]
         self, callback: Any, *args: Any, context: contextvars.Context | None = None
@@ -186,8 +198,14 @@ class GlueLoop(asyncio.SelectorEventLoop):
         handle = _impl(events.Handle(callback, args, self, context))
         if handle._source_traceback:  # internal: drop this frame from it
             del handle._source_traceback[-1]
-        owner = getattr(getattr(callback, "__self__", None), "_trilane_info", None)
-        self._ready.inbox.append((handle, owner if isinstance(owner, TaskInfo) else ROOT, 0.0))
+        # perf_counter() reads CLOCK_MONOTONIC, which every thread shares.
+        entry = (handle, handle._context.get(CURRENT, ROOT), perf_counter())
+        if loop._thread_id == threading.get_ident():
+            # internal: _thread_id is the thread running the loop.  From that
+            # thread this is call_soon, and keeps call_soon's order.
+            self._ready.push(entry)
+        else:
+            self._ready.push_threadsafe(entry)
         loop._write_to_self()  # internal: wakes select() through the self-pipe.
         return handle  # type: ignore[no-any-return]
 
@@ -205,9 +223,49 @@ class GlueLoop(asyncio.SelectorEventLoop):
         timer = _impl(events.TimerHandle(when, callback, args, self, context))
         if timer._source_traceback:  # internal: drop this frame from it
             del timer._source_traceback[-1]
-        self._timers.push(timer, self._owner_of(callback))
+        self._timers.push(timer, timer._context.get(CURRENT, ROOT))
         timer._scheduled = True  # internal: see _timer_handle_cancelled
         return timer  # type: ignore[no-any-return]
+
+    def create_task(  # type: ignore[override]
+        self, coro: Any, *, name: str | None = None, context: contextvars.Context | None = None
+    ) -> Any:
+        """Create a task with its own :class:`TaskInfo`, inheriting priority and group.
+
+        The record is set in the creating context just while the task copies
+        it, so the task (and every callback that runs in its context) is
+        charged to its own record.  A task given an explicit ``context`` is
+        charged to the record already in that context; if it has none (as with
+        ``asyncio.Runner``'s main task), a new record is put into it.
+        """
+        if context is not None:
+            record = context.get(CURRENT)
+            if record is None:
+                parent = CURRENT.get(ROOT)
+                record = TaskInfo(parent.priority, parent.group)
+                try:
+                    context.run(CURRENT.set, record)
+                except RuntimeError:  # the context is entered right now: leave it alone
+                    record = ROOT
+            given = super().create_task(coro, name=name, context=context)
+            if record is not ROOT:  # so that set_priority() and task_stats() see the charged record
+                setattr(given, INFO_ATTR, record)
+            return given
+        info = self._spawn_info
+        if info is None:
+            parent = CURRENT.get(ROOT)
+            info = TaskInfo(parent.priority, parent.group)
+        else:
+            self._spawn_info = None
+        token = CURRENT.set(info)
+        try:
+            task: Any = _base_create_task(self, coro, name=name)
+        finally:
+            CURRENT.reset(token)
+        if self._debug and task._source_traceback:  # internal: debug-mode creation stack; drop this frame
+            del task._source_traceback[-1]
+        setattr(task, INFO_ATTR, info)
+        return task
 
     # -- helpers for Loop._tick ------------------------------------------------------
 
@@ -216,7 +274,16 @@ class GlueLoop(asyncio.SelectorEventLoop):
         # internal: _selector is the loop's selectors.BaseSelector and
         # _process_events() turns its events into _add_callback() calls.
         loop = _impl(self)
-        loop._process_events(loop._selector.select(timeout))
+        self._polling = True
+        try:
+            ready_events = loop._selector.select(timeout)
+        finally:
+            if timeout != 0:
+                # select() may have slept: restamp before the heartbeat shows again, so the
+                # watchdog never reads a pre-sleep _now and what it wakes is queued from now.
+                self._now = perf_counter()
+            self._polling = False
+        loop._process_events(ready_events)
 
     def _move_due_timers(self, end_time: float, stamp: float) -> None:
         """Queue every live timer due before *end_time*, stamped as queued at *stamp*."""
@@ -235,6 +302,13 @@ class GlueLoop(asyncio.SelectorEventLoop):
     def _clock_resolution_value(self) -> float:
         # internal: BaseEventLoop._clock_resolution, the slack _run_once gives timers.
         return float(_impl(self)._clock_resolution)
+
+
+# Allocates a _Handle without running an __init__ (call_soon sets its fields).
+_new_handle: Any = events.Handle.__new__
+
+# BaseEventLoop.create_task, called without super()'s lookup on the hot path.
+_base_create_task = asyncio.base_events.BaseEventLoop.create_task
 
 
 def _impl(obj: object) -> Any:
@@ -265,33 +339,35 @@ def run_batch(
 
     This is the only place where callbacks are actually *called*.  All other
     places just add them to the ready queue.  Each one's run time is charged
-    to its owner here, and the watchdog's heartbeat (``loop._cb_start``) is
-    set here.  With a *budget*, the batch stops early once that many seconds
-    have passed, so timers and I/O are polled again.  Returns how many
-    entries it took from the queue.  An exception from *pop* or *charge* (a
-    broken policy) propagates; exceptions from callbacks go to the loop's
-    exception handler, as in asyncio.
+    to its owner here, and the watchdog's heartbeat (``loop._now``, the
+    ``perf_counter()`` at which the running callback started) is set here.
+    With a *budget*, the batch stops early once that many seconds have
+    passed, so timers and I/O are polled again.  Returns how many entries it
+    took from the queue.  An exception from *pop* or *charge* (a broken
+    policy) propagates; exceptions from callbacks go to the loop's exception
+    handler, as in asyncio.
     """
+    debug = loop._is_debug()
+    if budget is None and charge is None and not debug:
+        return _run_plain(loop, pop, count, slow, on_slow)
     t = perf_counter()
     end = t + budget if budget is not None else math.inf
-    debug = loop._is_debug()
     done = 0
     try:
-        while done < count:
+        for done in range(1, count + 1):  # noqa: B007 - done is the count taken
             entry = pop()
-            done += 1
+            handle: Any
             handle, info, queued = entry
             # internal: Handle._cancelled, _context, _callback and _args are the
             # fields Handle._run uses; we call them directly to save a frame.
             if handle._cancelled:
                 continue
-            loop._running_info = info
-            loop._cb_start = t
+            loop._now = t  # the heartbeat, and the queued-at stamp for what this callback schedules
             try:
                 if debug:
                     _run_debug(loop, handle)
                 else:
-                    handle._context.run(handle._callback, *handle._args)  # type: ignore[attr-defined]
+                    handle._context.run(handle._callback, *handle._args)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
@@ -299,10 +375,10 @@ def run_batch(
             now = perf_counter()
             ran = now - t
             info.run_time += ran
-            if queued:
-                info.wait_time += t - queued
+            info.wait_time += t - queued
             info.steps += 1
-            info.longest_step = max(info.longest_step, ran)
+            if ran > info.longest_step:  # not max(): a call per callback costs
+                info.longest_step = ran
             if ran >= slow:
                 on_slow(entry, ran)
             if charge is not None:
@@ -312,9 +388,45 @@ def run_batch(
                 break
     finally:
         loop._now = t
-        loop._cb_start = 0.0
-        loop._running_info = ROOT
     return done
+
+
+def _run_plain(
+    loop: GlueLoop, pop: Callable[[], Entry], count: int, slow: float, on_slow: Callable[[Entry, float], None]
+) -> int:
+    """run_batch for the common case: no budget, no charge() hook, no debug mode.
+
+    The same loop as run_batch's without those three checks, which cost about
+    3% of a task switch; keep the two in step.
+    """
+    t = perf_counter()
+    try:
+        for _ in range(count):
+            entry = pop()
+            handle: Any
+            handle, info, queued = entry
+            if handle._cancelled:  # internal: as in run_batch
+                continue
+            loop._now = t
+            try:
+                handle._context.run(handle._callback, *handle._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                _report(loop, handle, exc)
+            now = perf_counter()
+            ran = now - t
+            info.run_time += ran
+            info.wait_time += t - queued
+            info.steps += 1
+            if ran > info.longest_step:  # not max(): a call per callback costs
+                info.longest_step = ran
+            if ran >= slow:
+                on_slow(entry, ran)
+            t = now
+    finally:
+        loop._now = t
+    return count
 
 
 def _run_debug(loop: GlueLoop, handle: events.Handle) -> None:
@@ -327,9 +439,9 @@ def _run_debug(loop: GlueLoop, handle: events.Handle) -> None:
         h._context.run(h._callback, *h._args)
         dt = loop.time() - t0
         if dt >= loop.slow_callback_duration:
-            from asyncio.log import logger
-
-            fmt = _impl(asyncio.base_events)._format_handle
-            logger.warning("Executing %s took %.3f seconds", fmt(handle), dt)
+            # internal: base_events' own logger and _format_handle, looked up on
+            # the module each time, as tests patch base_events.logger.
+            base = _impl(asyncio.base_events)
+            base.logger.warning("Executing %s took %.3f seconds", base._format_handle(handle), dt)
     finally:
         _impl(loop)._current_handle = None

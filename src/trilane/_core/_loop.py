@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Coroutine, Hashable
 from typing import Any, Final, TypeVar
 
@@ -44,7 +45,7 @@ from ._errors import PolicyError
 from ._glue import GlueLoop, run_batch
 from ._policies import Policy
 from ._ready import Entry
-from ._stats import INFO_ATTR, ROOT, LoopStats, TaskInfo, TaskStats, check_priority
+from ._stats import CURRENT, INFO_ATTR, ROOT, LoopStats, TaskInfo, TaskStats, check_priority
 
 __all__ = ["BlockHook", "Loop", "new_event_loop", "set_priority", "spawn", "task_stats"]
 
@@ -101,8 +102,9 @@ class Loop(GlueLoop):
         self._lost: BaseException | None = None
         self._block_hook: BlockHook | None = None
         self._slow = math.inf
-        self._cb_start = 0.0
-        super().__init__(selector, policy, self._clock.time)
+        # The real clock hands policies time.monotonic itself: one frame less per push.
+        clock_fn = time.monotonic if type(self._clock) is MonotonicClock else self._clock.time
+        super().__init__(selector, policy, clock_fn)
 
     # -- the tick ----------------------------------------------------------------
 
@@ -198,13 +200,12 @@ class Loop(GlueLoop):
         """Return this loop's counters: ticks, callbacks run, and the ready queue's high-water mark."""
         return LoopStats(ticks=self._ticks, callbacks=self._callbacks, ready_high_water=self._ready.high_water)
 
-    def running_info(self) -> TaskInfo:
-        """Return the record of the callback running now (the loop's own record between callbacks)."""
-        return self._running_info
-
     def callback_started(self) -> float:
-        """Return when (``time.perf_counter()``) the running callback started, or 0.0 between callbacks."""
-        return self._cb_start
+        """Return when (``time.perf_counter()``) the running callback started, or 0.0 while polling.
+
+        Safe to call from any thread: the watchdog reads it as the loop's heartbeat.
+        """
+        return 0.0 if self._polling else self._now
 
     def __repr__(self) -> str:
         return (
@@ -245,11 +246,12 @@ def spawn(
     :class:`Loop` they are recorded but do not change the order.
     """
     loop = asyncio.get_running_loop()
-    parent = loop._running_info if isinstance(loop, Loop) else ROOT
+    parent = CURRENT.get(ROOT)
     info = TaskInfo(
         parent.priority if priority is None else check_priority(priority),
         parent.group if group is _UNSET else group,
     )
+    task: asyncio.Task[T]
     if isinstance(loop, Loop):
         loop._spawn_info = info
         try:

@@ -13,9 +13,9 @@ known scheduler:
                waits at most ``P * level_wait`` behind a stream of priority-P
                work (plus the time to run what was queued ahead of it).
 ``fair``       Least weighted run time first, as Linux CFS orders by vruntime.
-               An owner's vruntime grows by ``ran / 1.25**priority`` each
-               time it is charged; one that slept comes back no more than
-               ``sleeper_credit`` seconds behind the queue's minimum.
+               An owner's vruntime is its run time over ``1.25**priority``;
+               one that slept comes back no more than ``sleeper_credit``
+               seconds behind the queue's minimum.
 ``round_robin`` Groups take turns, one item per turn, in the order they first
                had work queued; FIFO within a group.  Items with no group
                share one group, ``None``.
@@ -41,7 +41,6 @@ handling and does the same.
 from __future__ import annotations
 
 import heapq
-import itertools
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -133,8 +132,14 @@ class PriorityPolicy(Policy[T]):
 
     An item's rank is its push time minus ``priority * level_wait``: a
     priority-``p`` item ranks as though it had already waited
-    ``p * level_wait`` seconds.  Waiting therefore raises every item's
-    effective priority by one level per ``level_wait`` seconds.
+    ``p * level_wait`` seconds, and the lowest rank runs first.  Waiting
+    therefore raises every item's effective priority by one level per
+    ``level_wait`` seconds.
+
+    Items sit in one FIFO per level, so only the head of each level can have
+    the lowest rank: a pop compares as many heads as there are levels with
+    work queued (usually one or two), and a push is a dictionary lookup and an
+    append.
     """
 
     name = "priority"
@@ -145,60 +150,112 @@ class PriorityPolicy(Policy[T]):
         if not level_wait > 0:
             raise ValueError(f"level_wait must be > 0 seconds, got {level_wait!r}")
         self.level_wait = level_wait
-        self._heap: list[tuple[float, int, T]] = []
-        self._seq = itertools.count()
+        # level -> FIFO of (rank, item).  Levels stay once created (few exist),
+        # so that push and pop never add or drop dictionary keys on the hot path.
+        self._levels: dict[int, deque[tuple[float, T]]] = {}
 
     def push(self, item: T, owner: TaskInfo) -> None:
-        rank = self.clock() - owner.priority * self.level_wait
-        heapq.heappush(self._heap, (rank, next(self._seq), item))
+        level = owner.priority
+        try:
+            queue = self._levels[level]
+        except KeyError:
+            queue = self._new_level(level)
+        queue.append((self.clock() - level * self.level_wait, item))
+
+    def _new_level(self, level: int) -> deque[tuple[float, T]]:
+        # Keep levels highest first, so that pop()'s strict "<" gives ties to the higher level.
+        queue: deque[tuple[float, T]] = deque()
+        self._levels[level] = queue
+        self._levels = dict(sorted(self._levels.items(), reverse=True))
+        return queue
 
     def pop(self) -> T:
-        return heapq.heappop(self._heap)[2]
+        best: deque[tuple[float, T]] | None = None
+        best_rank = 0.0
+        for queue in self._levels.values():
+            # The lowest rank among the heads; on a tie, the higher level (it comes first).
+            if queue and (best is None or queue[0][0] < best_rank):
+                best = queue
+                best_rank = queue[0][0]
+        if best is None:
+            raise IndexError("pop from an empty PriorityPolicy")
+        return best.popleft()[1]
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return sum(map(len, self._levels.values()))
 
 
 class FairPolicy(Policy[T]):
     """Least weighted run time (vruntime) first, like Linux's CFS.
 
-    Each owner's ``vruntime`` grows by ``seconds / 1.25**priority`` when it is
-    charged, so a priority-10 owner gets about 9.3 times the CPU of a
-    priority-0 one when both always have work.  An owner that comes back
-    after sleeping starts no more than ``sleeper_credit`` behind the smallest
-    vruntime in the queue, so sleeping banks no unbounded credit.
+    An owner's vruntime is its run time divided by ``1.25**priority``, so a
+    priority-10 owner gets about 9.3 times the CPU of a priority-0 one when
+    both always have work.  An owner that comes back after sleeping starts no
+    more than ``sleeper_credit`` behind the smallest vruntime in the queue, so
+    sleeping banks no unbounded credit.  The vruntime is derived from the
+    ``run_time`` the engine charges, at push time, so the policy needs no
+    per-step ``charge()`` call; a change of priority rescales the owner's
+    whole history.
+
+    Like CFS's minimum granularity, vruntimes are compared in steps of
+    ``granularity`` seconds (100 µs by default): items whose vruntimes fall in
+    the same step run in push order.  That keeps a push and a pop O(1) when,
+    as usual, most owners are within a few steps of each other.
     """
 
     name = "fair"
     slice = 0.001
 
-    def __init__(self, sleeper_credit: float = 0.005) -> None:
+    def __init__(self, sleeper_credit: float = 0.005, granularity: float = 0.0001) -> None:
         super().__init__()
+        if not granularity > 0:
+            raise ValueError(f"granularity must be > 0 seconds, got {granularity!r}")
         self.sleeper_credit = sleeper_credit
-        self._heap: list[tuple[float, int, T]] = []
-        self._seq = itertools.count()
-        self._min_vruntime = 0.0
+        self.granularity = granularity
+        self._steps: dict[int, deque[T]] = {}  # vruntime step -> FIFO of items
+        self._order: list[int] = []  # heap of the steps in _steps
+        self._min_step = 0
+        self._count = 0
 
     def push(self, item: T, owner: TaskInfo) -> None:
-        floor = self._min_vruntime - self.sleeper_credit
-        owner.vruntime = max(owner.vruntime, floor)
-        heapq.heappush(self._heap, (owner.vruntime, next(self._seq), item))
+        scale = _INVERSE_WEIGHT.get(owner.priority)
+        if scale is None:
+            scale = 1.0 / _weight(owner.priority)
+        vruntime = owner.run_time * scale + owner.vruntime  # owner.vruntime holds the sleeper offset
+        floor = self._min_step * self.granularity - self.sleeper_credit
+        if vruntime < floor:
+            owner.vruntime += floor - vruntime
+            vruntime = floor
+        step = int(vruntime // self.granularity)
+        queue = self._steps.get(step)
+        if queue is None:
+            queue = self._steps[step] = deque()
+            heapq.heappush(self._order, step)
+        queue.append(item)
+        self._count += 1
 
     def pop(self) -> T:
-        vruntime, _, item = heapq.heappop(self._heap)
-        self._min_vruntime = max(self._min_vruntime, vruntime)
+        step = self._order[0]
+        queue = self._steps[step]
+        item = queue.popleft()
+        if not queue:
+            heapq.heappop(self._order)
+            del self._steps[step]
+        if step > self._min_step:
+            self._min_step = step
+        self._count -= 1
         return item
 
     def __len__(self) -> int:
-        return len(self._heap)
-
-    def charge(self, owner: TaskInfo, seconds: float) -> None:
-        owner.vruntime += seconds / _weight(owner.priority)
+        return self._count
 
 
 def _weight(priority: int) -> float:
     # Clamp the exponent so that extreme priorities cannot overflow a float.
-    return 1.25 ** max(-100, min(100, priority))
+    return float(1.25 ** max(-100, min(100, priority)))
+
+
+_INVERSE_WEIGHT: dict[int, float] = {p: 1.0 / _weight(p) for p in range(-20, 21)}
 
 
 class RoundRobinPolicy(Policy[T]):

@@ -9,7 +9,9 @@ The queue has two doors.  The loop thread pushes straight into the policy.
 Other threads and signal handlers append to :attr:`ReadyQueue.inbox`, a
 ``deque`` whose ``append`` is atomic, and the loop moves the inbox into the
 policy at the start of each tick.  So a policy is only ever called from the
-loop thread and needs no lock.
+loop thread and needs no lock.  (Under the built-in ``fifo`` policy they
+append straight to its ``deque`` instead, as asyncio does, which keeps
+asyncio's order between ``call_soon_threadsafe`` and ``call_soon``.)
 
 A policy that raises is reported through ``on_failure`` and replaced by a
 ``fifo`` queue holding every entry it still gives up (see ``Loop``).
@@ -33,7 +35,18 @@ Entry = tuple[Handle, TaskInfo, float]
 class ReadyQueue:
     """A policy plus a thread-safe inbox, shaped like the ``deque`` asyncio expects."""
 
-    __slots__ = ("_on_failure", "charge", "high_water", "inbox", "policy", "pop", "push")
+    __slots__ = (
+        "_on_failure",
+        "charge",
+        "fast_push",
+        "high_water",
+        "inbox",
+        "policy",
+        "policy_push",
+        "pop",
+        "push",
+        "push_threadsafe",
+    )
 
     def __init__(self, policy: Policy[Any], on_failure: Callable[[BaseException, Policy[Any], bool], None]) -> None:
         self.inbox: deque[Entry] = deque()
@@ -45,10 +58,19 @@ class ReadyQueue:
         self.policy = policy
         self.pop: Callable[[], Entry] = policy.pop
         self.push: Callable[[Entry], None] = self._safe_push
+        # The hot path (call_soon) calls fast_push(entry) when it is set, and
+        # otherwise policy_push(entry, owner) itself, catching what it raises.
+        self.fast_push: Callable[[Entry], None] | None = None
+        self.policy_push: Callable[[Entry, TaskInfo], None] = policy.push
+        # For any thread: the inbox, drained at the start of the next tick.
+        self.push_threadsafe: Callable[[Entry], None] = self.inbox.append
         if type(policy) is FifoPolicy:
             # The default order needs neither the owner nor a Python frame per push.
-            self.push = policy._items.append
+            self.push = self.fast_push = policy._items.append
             self.pop = policy._items.popleft
+            # deque.append is atomic, so other threads append in place, and keep
+            # asyncio's order between call_soon_threadsafe and call_soon.
+            self.push_threadsafe = policy._items.append
         # Only call charge() on policies that use it.
         self.charge: Callable[[TaskInfo, float], None] | None = (
             policy.charge if type(policy).charge is not Policy.charge else None

@@ -16,6 +16,7 @@ Guarantees:
 from __future__ import annotations
 
 from collections.abc import Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
@@ -38,6 +39,8 @@ class TaskInfo:
     counters.  Users see a frozen copy through :meth:`snapshot`.
     """
 
+    # Slots, all set here: a record is written once per callback, and a fixed
+    # layout makes those writes cheaper than growing a per-record dict.
     __slots__ = (
         "__weakref__",
         "blocked_time",
@@ -91,6 +94,12 @@ INFO_ATTR: Final = "_trilane_info"
 
 #: The record that work outside any task is charged to.
 ROOT: Final = TaskInfo(0, None, "<loop>")
+
+#: The record of the task whose context is current.  Each task's context holds
+#: its own record (the loop's ``create_task`` sets it), so a callback is charged
+#: to the task whose context it runs in, and child tasks inherit priority and
+#: group by copying from it.
+CURRENT: Final[ContextVar[TaskInfo]] = ContextVar("trilane_task_info")
 
 
 @dataclass(frozen=True, slots=True)
