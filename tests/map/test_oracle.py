@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mapfuncs import Behaviour
 
@@ -173,6 +173,14 @@ def test_amap_matches_the_oracle(b: Behaviour, data: tuple[list[int], bool], opt
 
 @pytest.mark.usefixtures("no_leaks")
 @examples(25)
+@example(  # found by hypothesis: a stored result after a fresh item came out before it
+    b=Behaviour(fail_mod=2, fail_rem=0),
+    data=([0, 1], False),
+    opts={"ordered": True, "errors": "collect", "retries": 0, "retry_on": (Exception,), "concurrency": None,
+          "chunksize": 2},
+    stop_after=1,
+    backend="serial",
+)  # fmt: skip
 @given(
     b=behaviours,
     data=inputs,

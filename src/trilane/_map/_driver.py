@@ -240,15 +240,10 @@ class Driver:
         results: list[ChunkResult] = []
         start = self._next_index
         while len(items) < PROBE_ITEMS and probe.wall < PROBE_SECONDS:
-            got = self._pull_fresh_one()
+            got = self._pull_fresh_one(started=bool(items))
             if got is None:
                 break
             item, key = got
-            if items and self._next_index - 1 != start + len(items):
-                # A resumed item sat between two probed ones; keep chunks contiguous.
-                self._lookahead.insert(0, got)
-                self._next_index -= 1
-                break
             if not items:
                 start = self._next_index - 1
             fut: asyncio.Future[tuple[ChunkResult, float]] = loop.create_future()
@@ -300,8 +295,14 @@ class Driver:
         key = self.options.key(item) if self.options.key is not None else default_key(item, index)
         return canonical_key(key)
 
-    def _pull_fresh_one(self) -> tuple[Any, str | None] | None:
-        """Next item that is not done in the checkpoint; resumed items go to the output on the way."""
+    def _pull_fresh_one(self, *, started: bool) -> tuple[Any, str | None] | None:
+        """Next item that is not done in the checkpoint, or None.
+
+        Resumed (done) items met on the way go to the output.  When *started*
+        (the caller's chunk already holds items, and is not in the output yet), a
+        done item is put back instead and None returned: the chunk must end
+        there, so that everything comes out in input order.
+        """
         while True:
             if self._lookahead:
                 got = self._lookahead.pop(0)
@@ -318,7 +319,13 @@ class Driver:
             self._next_index += 1
             key = got[1]
             if key is not None and key in self._done_keys:
+                if started:
+                    self._lookahead.insert(0, got)
+                    self._next_index -= 1
+                    return None
                 self._emit_resumed(index, got[0], key)
+                if self._open_items >= self.window:
+                    return None  # the window is full of resumed items: emit them first
                 continue
             return got
 
@@ -367,17 +374,11 @@ class Driver:
         keys: list[str] | None = [] if self._writer is not None else None
         start = -1
         while len(items) < size:
-            got = self._pull_fresh_one()
+            got = self._pull_fresh_one(started=bool(items))
             if got is None:
                 break
-            index = self._next_index - 1
-            if items and index != start + len(items):
-                # A resumed item came between: end this chunk before it, keep its successor.
-                self._lookahead.insert(0, got)
-                self._next_index -= 1
-                break
             if not items:
-                start = index
+                start = self._next_index - 1
             items.append(got[0])
             if keys is not None and got[1] is not None:
                 keys.append(got[1])
