@@ -344,10 +344,11 @@ class Watchdog(BlockHook):
                 continue
             now = time.perf_counter()
             if start != watch.seen:
-                watch.seen, watch.seen_wall, watch.seen_cpu = start, now, watch.cpu()
                 task = asyncio.current_task(loop)
                 watch.seen_task = task.get_name() if task is not None else "<callback>"
                 watch.seen_task_obj = task
+                watch.seen_wall, watch.seen_cpu = now, watch.cpu()
+                watch.seen = start  # last: callback_ended trusts the fields above once seen == start
             age = now - start
             if age < threshold:
                 # Wake up right when this callback crosses the threshold.  Any callback
