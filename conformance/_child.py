@@ -52,7 +52,9 @@ def _count_loops() -> None:
     original = base_events.BaseEventLoop.__init__
 
     def counting_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        name = f"{type(self).__module__}.{type(self).__qualname__}"
+        cls = type(self)
+        routed = any(c.__module__.startswith("trilane.") for c in cls.__mro__)
+        name = f"{'trilane: ' if routed else ''}{cls.__module__}.{cls.__qualname__}"
         CREATED[name] = CREATED.get(name, 0) + 1
         original(self, *args, **kwargs)
 
