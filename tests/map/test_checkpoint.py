@@ -245,3 +245,13 @@ def test_ctrl_c_stops_within_a_second_records_finished_items_and_leaves_no_worke
     while any(_alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [p for p in workers if _alive(p)]
+
+
+def test_auto_after_a_long_resumed_prefix_still_chooses_and_keeps_order(tmp_path: Path) -> None:
+    ck = tmp_path / "run.jsonl"
+    ck.write_text("".join(json.dumps({"k": k, "i": k, "r": k * 10, "a": 1, "s": 0.0}) + "\n" for k in range(3000)))
+    calls = Counting()
+    it = trilane.map(calls, range(3010), checkpoint=ck)
+    assert list(it) == [x * 10 for x in range(3010)]
+    assert sorted(calls.calls) == list(range(3000, 3010))
+    assert it.plan.backend in {"thread", "serial", "process"}

@@ -61,6 +61,8 @@ logger = logging.getLogger("trilane.map")
 TARGET_CHUNK_SECONDS: Final = {"serial": 0.002, "thread": 0.002, "process": 0.02, "dask": 0.1, "async": 0.0}
 MAX_CHUNK: Final = {"process": 16384, "dask": 16384}
 DEFAULT_MAX_CHUNK: Final = 4096
+#: Resumed items that may wait in the output while auto's probe looks for fresh ones.
+PROBE_WINDOW: Final = 2048
 
 
 def _settle_future(fut: asyncio.Future[Any], value: Any) -> None:
@@ -163,9 +165,19 @@ class Driver:
         if name == "auto":
             probe: Probe | None = None
             if not self.is_async:
+                # Resumed items met before the first fresh one queue up meanwhile: allow some.
+                self._window_fixed = PROBE_WINDOW
                 probe_chunk, probe = await self._probe()
+                self._window_fixed = None
             remaining = None if self.total is None else self.total - self._next_index
-            plan = choose(self.fn, self.is_async, probe, remaining, load_profile())
+            if probe is not None and not probe.samples and not (self._exhausted and not self._lookahead):
+                plan = MapPlan(
+                    "thread",
+                    "no item could be measured yet (the first ones were resumed from the "
+                    "checkpoint), so threads, which suit both I/O- and CPU-bound work acceptably",
+                )
+            else:
+                plan = choose(self.fn, self.is_async, probe, remaining, load_profile())
         else:
             plan = MapPlan(name, f"backend={name!r} was asked for")
         backend = load_backend(plan.backend)(self.fn, opts, is_async=self.is_async)
