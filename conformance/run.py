@@ -101,7 +101,11 @@ def _run_job(loop: str, names: list[str], out: Path, args: argparse.Namespace) -
     if args.keep_test_loop:
         cmd.insert(2, "--keep-test-loop")
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.job_timeout, check=False)
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.job_timeout, check=False)
+    except subprocess.TimeoutExpired as exc:  # the tests it finished are in its results file
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return time.monotonic() - t0, -9, f"killed after --job-timeout {args.job_timeout:g} s\n{stderr[-3000:]}"
     return time.monotonic() - t0, proc.returncode, proc.stderr[-3000:]
 
 
@@ -192,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     regressions: list[tuple[str, dict[str, Any]]] = []
+    broken_jobs: list[str] = []
     totals: dict[str, Counter[str]] = {loop: Counter() for loop in loops}
     for module in modules:
         per_loop = {loop: read_results(workdir / loop / f"{module}.jsonl") for loop in loops}
@@ -200,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             totals[loop].update(counts[loop])
             _, rc, stderr = job_info[(loop, module)]
             if rc != 0 or not per_loop[loop]:
+                broken_jobs.append(f"{loop} {module} (exit status {rc})")
                 print(f"!! {loop} job for {module} exited with {rc}:\n{stderr}", flush=True)
         if "stock" in per_loop:
             for test_id, row in per_loop["stock"].items():
@@ -232,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwall time {time.monotonic() - t_start:.0f} s; results in {workdir}")
     for line in flaky:
         print(f"flaky: {line}")
+    if broken_jobs:
+        print(f"\n{len(broken_jobs)} job(s) did not finish cleanly: {', '.join(broken_jobs)}")
     if hard:
         print(f"\n{len(hard)} test(s) pass on the stock loop but not on trilane.Loop:")
         for _module, row in hard:
@@ -239,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             detail = row.get("detail", "")
             if detail:
                 print("    " + "\n    ".join(detail.strip().splitlines()[-12:]))
+        return 1
+    if broken_jobs:
         return 1
     if "stock" in loops:
         print("\nevery test that passes on the stock loop passes on trilane.Loop")
