@@ -31,7 +31,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any
 
 import trilane
@@ -69,6 +69,19 @@ def make_pool(kind: str, workers: int) -> Executor:
         pool: Executor = cls(workers)
         return pool
     return ThreadPoolExecutor(workers) if kind == "thread" else ProcessPoolExecutor(workers)
+
+
+def settle(*futures: Future[Any]) -> None:
+    """Wait for *futures* and raise the first error.
+
+    It waits with ``concurrent.futures.wait`` rather than ``result()``: a
+    trilane ProcessPool's ``result()`` on a running task reads the worker's
+    pipe directly, and that path can race with the pool's manager thread,
+    which then blocks at shutdown (reported to the pools' author).
+    """
+    wait(futures)
+    for f in futures:
+        f.result()
 
 
 def _noop(*args: Any) -> None:
@@ -161,14 +174,14 @@ def communication(repeat: int, rounds: dict[str, int]) -> dict[str, dict[str, fl
     payloads = {label: os.urandom(size) for label, size in PAYLOADS.items()}
     for kind in ("process", "thread"):
         with make_pool(kind, 1) as pool:
-            pool.submit(_noop).result()  # the worker exists before the clock starts
+            settle(pool.submit(_noop))  # the worker exists before the clock starts
             for label, data in payloads.items():
                 n = rounds[label]
 
                 def once(pool: Executor = pool, data: bytes = data, n: int = n) -> float:
                     start = time.perf_counter()
                     for _ in range(n):
-                        pool.submit(_size, data).result()
+                        settle(pool.submit(_size, data))
                     return (time.perf_counter() - start) / n
 
                 out[kind][label] = _best(repeat, once)
@@ -199,12 +212,12 @@ def communication(repeat: int, rounds: dict[str, int]) -> dict[str, dict[str, fl
 def pool_roundtrip(kind: str, repeat: int, n: int) -> float:
     """Seconds for one tiny task's round trip through a 1-worker pool of *kind*."""
     with make_pool(kind, 1) as pool:
-        pool.submit(_noop).result()
+        settle(pool.submit(_noop))
 
         def once() -> float:
             start = time.perf_counter()
             for _ in range(n):
-                pool.submit(_noop).result()
+                settle(pool.submit(_noop))
             return (time.perf_counter() - start) / n
 
         return _best(repeat, once)
@@ -245,7 +258,7 @@ def startup(repeat: int, n_proc: int, n_thread: int, n_async: int) -> dict[str, 
     def pool_first_result() -> float:
         start = time.perf_counter()
         with make_pool("process", 2) as pool:
-            pool.submit(_noop).result()
+            settle(pool.submit(_noop))
             return time.perf_counter() - start
 
     return {
@@ -365,13 +378,11 @@ def io_throughput(repeat: int, waits_each: int, process_cap: int) -> dict[str, d
         for kind in ("thread", "process"):
             workers = level if kind == "thread" else min(level, process_cap)
             with make_pool(kind, workers) as pool:
-                for f in [pool.submit(_noop) for _ in range(workers)]:
-                    f.result()  # start the workers before the clock does
+                settle(*[pool.submit(_noop) for _ in range(workers)])  # start the workers before the clock
 
                 def once(pool: Executor = pool, total: int = workers * waits_each) -> float:
                     start = time.perf_counter()
-                    for f in [pool.submit(_sleep, IO_WAIT) for _ in range(total)]:
-                        f.result()
+                    settle(*[pool.submit(_sleep, IO_WAIT) for _ in range(total)])
                     return total / (time.perf_counter() - start)
 
                 out[kind][str(level)] = max(once() for _ in range(repeat))
@@ -418,8 +429,7 @@ def cpu_speedup(repeat: int, item_seconds: float, items: int) -> dict[str, float
 
     def pooled(pool: Executor) -> float:
         start = time.perf_counter()
-        for f in [pool.submit(spin, n) for _ in range(items)]:
-            f.result()
+        settle(*[pool.submit(spin, n) for _ in range(items)])
         return time.perf_counter() - start
 
     async def coroutines() -> float:
@@ -433,8 +443,7 @@ def cpu_speedup(repeat: int, item_seconds: float, items: int) -> dict[str, float
     best = {"serial": math.inf, "process": math.inf, "thread": math.inf, "async": math.inf}
     with make_pool("process", cpus) as procs, make_pool("thread", cpus) as threads:
         for pool in (procs, threads):
-            for f in [pool.submit(_noop) for _ in range(cpus)]:
-                f.result()
+            settle(*[pool.submit(_noop) for _ in range(cpus)])
         for _ in range(max(1, repeat)):
             best["serial"] = min(best["serial"], serial())
             best["process"] = min(best["process"], pooled(procs))
