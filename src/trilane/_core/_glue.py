@@ -75,6 +75,7 @@ class GlueLoop(asyncio.SelectorEventLoop):
     # internal: BaseEventLoop attributes we read, declared for the type checker.
     _closed: bool
     _debug: bool
+    _task_factory: Any
     _ready: ReadyQueue  # internal: BaseEventLoop's ready deque, replaced
     _polling: bool
     _timers: TimerHeap
@@ -257,11 +258,22 @@ class GlueLoop(asyncio.SelectorEventLoop):
             info = TaskInfo(parent.priority, parent.group)
         else:
             self._spawn_info = None
-        token = CURRENT.set(info)
-        try:
-            task: Any = _base_create_task(self, coro, name=name)
-        finally:
-            CURRENT.reset(token)
+        task: Any
+        if self._task_factory is None:
+            # internal: _task_factory is what set_task_factory() stored.  With
+            # none, build the task as BaseEventLoop.create_task does, in a copy
+            # of the current context that holds the new record.
+            context = contextvars.copy_context()
+            context.run(CURRENT.set, info)
+            task = _Task(coro, loop=self, name=name, context=context)
+        else:
+            # A factory may not take context=: let the task copy the current
+            # context while it holds the new record.
+            token = CURRENT.set(info)
+            try:
+                task = _base_create_task(self, coro, name=name)
+            finally:
+                CURRENT.reset(token)
         if self._debug and task._source_traceback:  # internal: debug-mode creation stack; drop this frame
             del task._source_traceback[-1]
         setattr(task, INFO_ATTR, info)
