@@ -94,8 +94,18 @@ def bench_overhead(rounds: int) -> float:
     on = best["trilane fifo wd=on"]
     overhead = (on / off - 1) * 100
     med_overhead = (med["trilane fifo wd=on"] / med["trilane fifo wd=off"] - 1) * 100
-    print(f"watchdog overhead: {overhead:+.1f}% (best), {med_overhead:+.1f}% (median); target <= 5%: ", end="")
-    print("MET" if overhead <= 5 else "UNMET")
+    # Each round ran off and on back to back: the median of the per-round ratios cancels
+    # most of the drift that a shared machine adds between rounds.
+    paired = statistics.median(
+        a / b for a, b in zip(results["trilane fifo wd=on"], results["trilane fifo wd=off"], strict=True)
+    )
+    paired_overhead = (paired - 1) * 100
+    print(
+        f"watchdog overhead: {overhead:+.1f}% (best of each), {med_overhead:+.1f}% (medians), "
+        f"{paired_overhead:+.1f}% (median of per-round ratios, the judged figure); target <= 5%: ",
+        end="",
+    )
+    print("MET" if paired_overhead <= 5 else "UNMET")
     return overhead
 
 
