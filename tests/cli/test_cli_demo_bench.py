@@ -16,6 +16,7 @@ from trilane._profile import load_profile
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120)  # ~15 s on an idle machine; other tests may be sharing the CPUs
 def test_demo_quick_tells_the_whole_story(trilane) -> None:
     done = trilane("demo", "--quick", timeout=120)
     assert done.returncode == 0, done.stderr
@@ -36,6 +37,7 @@ def test_demo_quick_tells_the_whole_story(trilane) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120)  # ~12 s on an idle machine
 def test_bench_quick_prints_the_table_and_writes_its_files(trilane, workdir: Path) -> None:
     done = trilane("bench", "--quick", "--out", "results", timeout=120)
     assert done.returncode == 0, done.stderr

@@ -271,3 +271,17 @@ def test_resume_tries_failed_items_again_and_keeps_one_record_per_key(trilane, w
     counted = Counter(calls(workdir))
     assert counted["3"] == counted["6"] == 2 and counted["1"] == counted["7"] == 1
     assert "skipped 5" in done.stderr and "tried 2 again" in done.stderr
+
+
+def test_timeout_retries_and_rate_flags_reach_the_map(trilane, workdir: Path) -> None:
+    write_lines(workdir / "nums.jsonl", ["1", "2"])
+    done = trilane(
+        "run", "usermod:slow", "nums.jsonl", "--backend", "thread", "--timeout", "0.01", "--retries", "1",
+        "--rate", "1000", "--workers", "2",
+    )  # fmt: skip
+    assert done.returncode == 1
+    out = records(done.stdout)
+    assert [r["key"] for r in out] == [1, 2]
+    for r in out:
+        assert r["attempts"] == 2
+        assert "TimeoutError" in r["error"]["type"] or "Timeout" in r["error"]["type"]
