@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import multiprocessing
 import os
 import platform
 import sys
@@ -91,7 +90,7 @@ def run_bench(quick: bool, step: Callable[[str], None]) -> dict[str, Any]:
             "cpus": cpus,
             "python": platform.python_version(),
             "platform": platform.platform(terse=True),
-            "start_method": multiprocessing.get_start_method(),
+            "start_method": measure.start_method(),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "load_before": os.getloadavg()[0],
         },

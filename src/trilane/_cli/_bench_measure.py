@@ -13,7 +13,9 @@ straight into JSON::
 
 The operating-system primitives (switch, start-up, memory) are measured with
 the stdlib's ``threading`` and ``multiprocessing`` directly: that is what they
-cost.  Work that goes through an executor (communication, throughput, CPU
+cost.  Processes are started the way trilane's ProcessPool starts its workers
+(``forkserver`` where the platform has it), so the numbers are the ones a
+pool pays.  Work that goes through an executor (communication, throughput, CPU
 speedup) uses trilane's own pools when they are importable, the stdlib's
 ``concurrent.futures`` otherwise, and coroutines always run on trilane's loop.
 Each timing is the best of ``repeat`` runs: other programs share the machine,
@@ -84,6 +86,19 @@ def settle(*futures: Future[Any]) -> None:
         f.result()
 
 
+def start_method() -> str:
+    """How trilane's ProcessPool starts workers here (forkserver on Linux), so single processes match."""
+    try:
+        from .._pools._process import default_start_method
+    except ImportError:
+        return multiprocessing.get_start_method()
+    return default_start_method()
+
+
+def _context() -> Any:
+    return multiprocessing.get_context(start_method())
+
+
 def _noop(*args: Any) -> None:
     return None
 
@@ -118,8 +133,8 @@ def switch_cost(repeat: int, n_os: int, n_async: int) -> dict[str, float]:
     """Seconds per one-way hand-off: processes (pipe), threads (queues), coroutines (sleep(0))."""
 
     def processes() -> float:
-        here, there = multiprocessing.Pipe()
-        child = multiprocessing.Process(target=_pong, args=(there, n_os), daemon=True)
+        here, there = _context().Pipe()
+        child = _context().Process(target=_pong, args=(there, n_os), daemon=True)
         child.start()
         there.close()
         start = time.perf_counter()
@@ -232,7 +247,7 @@ def startup(repeat: int, n_proc: int, n_thread: int, n_async: int) -> dict[str, 
     def processes() -> float:
         start = time.perf_counter()
         for _ in range(n_proc):
-            p = multiprocessing.Process(target=_noop)
+            p = _context().Process(target=_noop)
             p.start()
             p.join()
             p.close()
@@ -331,8 +346,8 @@ def memory(n_coro: int, n_thread: int, n_proc: int) -> dict[str, float]:
         children = []
         try:
             for _ in range(n_proc):
-                here, there = multiprocessing.Pipe()
-                p = multiprocessing.Process(target=_hold, args=(there,), daemon=True)
+                here, there = _context().Pipe()
+                p = _context().Process(target=_hold, args=(there,), daemon=True)
                 p.start()
                 there.close()
                 children.append((p, here))
