@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -130,3 +132,26 @@ def test_closing_a_loop_with_pending_timers_and_callbacks(loop_factory: Factory)
     assert fired == []
     assert loop.is_closed()
     loop.close()  # closing twice is fine, as in asyncio
+
+
+@pytest.mark.parametrize("policy", trilane.policy_names())
+def test_signal_wakes_an_idle_loop_on_every_policy(policy: str) -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        got: list[str] = []
+        done = asyncio.Event()
+
+        def on_signal() -> None:
+            got.append("SIGUSR2")
+            done.set()
+
+        loop.add_signal_handler(signal.SIGUSR2, on_signal)
+        try:
+            # the loop is idle (blocked in select) when the signal arrives from another thread
+            threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGUSR2)).start()
+            await asyncio.wait_for(done.wait(), 10)
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR2)
+        return got
+
+    assert trilane.run(main(), policy=policy) == ["SIGUSR2"]
