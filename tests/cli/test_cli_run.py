@@ -285,3 +285,17 @@ def test_timeout_retries_and_rate_flags_reach_the_map(trilane, workdir: Path) ->
     for r in out:
         assert r["attempts"] == 2
         assert "TimeoutError" in r["error"]["type"] or "Timeout" in r["error"]["type"]
+
+
+def test_a_module_that_fails_to_import_is_a_usage_error(trilane, workdir: Path) -> None:
+    (workdir / "broken.py").write_text("def f(x):\n    return x +\n")
+    done = trilane("run", "broken:f", input="1\n")
+    assert done.returncode == 2
+    assert "importing module 'broken' raised SyntaxError" in done.stderr
+
+
+def test_results_json_cannot_encode_are_written_as_repr(trilane, workdir: Path) -> None:
+    (workdir / "odd.py").write_text("def as_set(x):\n    return {x}\n")
+    done = trilane("run", "odd:as_set", "--backend", "serial", input="a\n")
+    assert done.returncode == 0, done.stderr
+    assert records(done.stdout)[0]["result"] == "{'a'}"

@@ -131,6 +131,8 @@ def load_function(target: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UsageError(f"cannot import module {module_name!r}: {exc}. Check the name and that it is on PYTHONPATH")
+    except Exception as exc:  # the module itself is broken (SyntaxError, an error at import time)
+        raise UsageError(f"importing module {module_name!r} raised {type(exc).__name__}: {exc}")
     obj: Any = module
     for part in func_name.split("."):
         try:
@@ -322,7 +324,14 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         err.print(f"[bold red]trilane run:[/] {escape(str(exc))}")
         return EXIT_USAGE
+    except KeyboardInterrupt:  # before any item ran (while importing or checking the input)
+        err.print("[bold yellow]trilane run: interrupted[/] before any item ran")
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
+        # The reader went away (`trilane run ... | head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return EXIT_FAILED
 
 
