@@ -435,10 +435,11 @@ class Driver:
                 chunk.attempts[pos] = chunk.attempts.get(pos, 1) + 1
                 self.stats["retries"] += 1
             self._submit(chunk, [chunk.items[pos]], pos)
+        window = self.window  # (the chunk size only changes when a chunk finishes)
         while not self._exhausted or self._lookahead:
-            if self._stopping or self._open_items >= self.window:
+            if self._stopping or self._open_items >= window:
                 break
-            size = min(self._chunksize, max(1, self.window - self._open_items))
+            size = min(self._chunksize, max(1, window - self._open_items))
             if self._max_items is not None:
                 size = min(size, max(1, self._max_items - self._in_flight_items))
             if not self._can_submit(1):
@@ -518,13 +519,15 @@ class Driver:
         n = 1 if pos is not None else len(chunk.items)
         self._in_flight_tasks -= 1
         self._in_flight_items -= n
-        if fut.cancelled():
-            result: ChunkResult = ([None] * n, dict.fromkeys(range(n), asyncio.CancelledError()), 0.0)
-        else:
-            exc = fut.exception()
-            if exc is None:
-                result = fut.result()
-            elif isinstance(exc, WorkerCrashed) and n > 1:
+        exc: BaseException | None = None
+        try:
+            result: ChunkResult = fut.result()  # the common case: one call, one lock
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
+            result = ([None] * n, dict.fromkeys(range(n), asyncio.CancelledError()), 0.0)
+        except Exception as e:
+            exc = e
+        if exc is not None:
+            if isinstance(exc, WorkerCrashed) and n > 1:
                 # One item of the chunk killed its worker, and we cannot tell which: run
                 # each item alone (no attempt is counted), so only the culprit fails.
                 now = asyncio.get_running_loop().time()
