@@ -15,8 +15,8 @@ What a frame is *calling* matters as much as where it is: ``time.sleep`` and
 innermost Python frame is the user's line ``time.sleep(0.3)``.  We recover the
 call from the instruction the frame is stopped at (``f_lasti``): its source
 span (``co_positions``) is the call expression, which ``ast`` parses into a
-dotted name.  A name rooted in a module global is resolved through modules
-only (``getattr`` on a module runs no user code), so ``from time import sleep;
+dotted name.  A name rooted in a module global is resolved through the
+``__dict__`` of modules only (so no user code runs), so ``from time import sleep;
 sleep(1)`` is still ``time.sleep``.
 
 Everything here runs on the watchdog's thread while the loop thread runs on:
@@ -150,6 +150,9 @@ def _dotted(node: ast.expr) -> list[str]:
     return parts[::-1]
 
 
+_PLAIN_CALLABLES: Final = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
+
+
 def _callee(code: types.CodeType, lasti: int, globals_: dict[str, Any]) -> tuple[str, str]:
     """Return (dotted call as written, resolved ``module.qualname`` or '') for the frame's current call."""
     text = _call_text(code, lasti).strip()
@@ -168,10 +171,13 @@ def _callee(code: types.CodeType, lasti: int, globals_: dict[str, Any]) -> tuple
         return ".".join(parts), ""
     obj: Any = globals_.get(root, getattr(builtins, root, None))
     for part in parts[1:]:
-        # Only walk through modules: their getattr runs no user code.
+        # Only walk through modules, and only through their __dict__: a module-level
+        # __getattr__ could run code (even an import) on the watchdog's thread.
         if not isinstance(obj, types.ModuleType):
             return ".".join(parts), ""
-        obj = getattr(obj, part, None)
+        obj = vars(obj).get(part)
+    if not isinstance(obj, _PLAIN_CALLABLES):
+        return ".".join(parts), ""  # an instance: its attributes could run code
     module = getattr(obj, "__module__", None) or getattr(getattr(obj, "__self__", None), "__name__", None)
     qualname = getattr(obj, "__qualname__", None)
     if isinstance(module, str) and isinstance(qualname, str):
