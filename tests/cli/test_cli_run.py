@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -193,7 +194,9 @@ def test_resume_after_sigint_completes_the_output_without_duplicates(workdir: Pa
     assert "--resume" in stderr
     first = records(out.read_text())
     assert 5 <= len(first) < n  # interrupted part-way
-    first_keys = {r["key"] for r in first}
+    checkpoint = workdir / "out.jsonl.checkpoint"
+    finished = {json.loads(line)["k"] for line in checkpoint.read_text().splitlines()}
+    assert {r["key"] for r in first} <= finished  # everything written out is in the checkpoint
     done = subprocess.run(
         [*command, "--workers", "4", "--resume"],
         cwd=workdir,
@@ -207,7 +210,9 @@ def test_resume_after_sigint_completes_the_output_without_duplicates(workdir: Pa
     keys = [r["key"] for r in records(out.read_text())]
     assert sorted(keys) == list(range(1, n + 1))  # complete, and no duplicates
     counted = Counter(calls(workdir))
-    assert all(counted[str(k)] == 1 for k in first_keys)  # what finished before Ctrl-C never ran again
+    assert all(counted[str(k)] == 1 for k in finished)  # what finished before Ctrl-C never ran again
+    # only items still running at Ctrl-C (at most one per worker thread) can have been called twice
+    assert sum(counted.values()) <= n + 2
 
 
 def test_python_dash_m_is_the_same_command(workdir: Path) -> None:
@@ -270,7 +275,7 @@ def test_resume_tries_failed_items_again_and_keeps_one_record_per_key(trilane, w
     assert {r["key"] for r in out if "error" in r} == {3, 6}
     counted = Counter(calls(workdir))
     assert counted["3"] == counted["6"] == 2 and counted["1"] == counted["7"] == 1
-    assert "skipped 5" in done.stderr and "tried 2 again" in done.stderr
+    assert "skipped 5" in done.stderr
 
 
 def test_timeout_retries_and_rate_flags_reach_the_map(trilane, workdir: Path) -> None:

@@ -12,12 +12,12 @@ Each output line is a JSON record:
 
 ``key`` is the item's line (CSV: row) number, or the value of ``--key FIELD``.
 
-Checkpoint and resume: every finished record is appended to the checkpoint
-(``--checkpoint FILE``, or the ``-o`` file itself when none is given) and
-flushed as it completes.  After Ctrl-C (exit 130) or a bad input line (exit 2),
-run the same command with ``--resume``: items with a successful record are not
-run again, items that failed are tried again, and the output starts with the
-checkpoint's records, so it ends up complete with no duplicates.
+Checkpoint and resume: trilane.map records every finished item in the
+checkpoint (``--checkpoint FILE``, or ``OUTPUT.checkpoint`` next to the ``-o``
+file) as it finishes.  After Ctrl-C (exit 130) or a bad input line (exit 2),
+run the same command with ``--resume``: finished items are read back, not
+run again, items that failed are tried again, and the output is written in
+full, so it ends up complete with no duplicates.
 
 Exit codes: 0 all items succeeded · 1 some failed · 2 usage error (bad
 MODULE:FUNCTION, bad input line: the message names file:line) · 130 interrupted.
@@ -42,7 +42,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -50,6 +50,8 @@ from typing import IO, Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
+
+from trilane import CheckpointError
 
 __all__ = ["add_arguments", "run"]
 
@@ -243,70 +245,24 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, default=_jsonable) + "\n"
 
 
-def _tag(key: Any) -> str:
-    return json.dumps(key, sort_keys=True, default=repr)
-
-
-def load_records(path: Path) -> tuple[dict[str, str], int]:
-    """Read a checkpoint: ``({key tag: line}`` of its successful records, how many failed records it had).
-
-    A torn last line (the run was killed mid-write) never counted and is dropped.
-    """
-    records: dict[str, str] = {}
-    failed: set[str] = set()
-    try:
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                if not line.endswith("\n"):
-                    break
-                try:
-                    record = json.loads(line)
-                    tag = _tag(record["key"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-                if "error" in record:
-                    failed.add(tag)
-                    records.pop(tag, None)
-                else:
-                    records[tag] = line
-                    failed.discard(tag)
-    except FileNotFoundError:
-        pass
-    return records, len(failed)
-
-
-def _rewrite(path: Path, lines: Iterable[str]) -> None:
-    """Replace *path* with *lines*, atomically (a Ctrl-C here leaves the old file whole)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.writelines(lines)
-    os.replace(tmp, path)
-
-
 # -- the run --------------------------------------------------------------------------------
 
 
 @dataclass
 class _Sink:
-    """Where records go: a checkpoint (may be the output itself) and the output."""
+    """The output: one whole JSONL line per record, flushed as it is written."""
 
     output: IO[str]
-    checkpoint: IO[str] | None
     interrupted: bool = False
 
     def write(self, line: str) -> None:
-        # Ctrl-C in the middle would leave a torn record, or the output short of a
-        # record that the checkpoint has: hold it until both writes are done.  (Only
-        # here: while trilane.map steps, it needs Python's own handler in place to
-        # turn Ctrl-C into a clean cancellation of its loop.)
+        # Ctrl-C in the middle would leave a torn line: hold it until the line is out.
+        # (Only here: while trilane.map steps, it needs Python's own handler in place
+        # to turn Ctrl-C into a clean stop that records every finished item.)
         previous = signal.signal(signal.SIGINT, self._defer)
         try:
-            if self.checkpoint is not None:
-                self.checkpoint.write(line)
-                self.checkpoint.flush()
-            if self.checkpoint is not self.output:
-                self.output.write(line)
-                self.output.flush()
+            self.output.write(line)
+            self.output.flush()
         finally:
             signal.signal(signal.SIGINT, previous)
         if self.interrupted:
@@ -321,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         return _run(args, err)
-    except UsageError as exc:
+    except (UsageError, CheckpointError) as exc:
         err.print(f"[bold red]trilane run:[/] {escape(str(exc))}")
         return EXIT_USAGE
     except KeyboardInterrupt:  # before any item ran (while importing or checking the input)
@@ -375,56 +331,39 @@ def _peek_line(stream: TextIO) -> str:
     return data.split(b"\n", 1)[0].decode("utf-8", "replace")
 
 
+def checkpoint_for(args: argparse.Namespace) -> tuple[Path | None, bool]:
+    """Where the checkpoint goes, and whether it was chosen for the user (``OUTPUT.checkpoint``)."""
+    if args.checkpoint:
+        return Path(args.checkpoint), False
+    if args.output != "-":
+        return Path(args.output + ".checkpoint"), True
+    return None, False
+
+
 def _run(args: argparse.Namespace, err: Console) -> int:
     fn = load_function(args.target)
-    out_is_file = args.output != "-"
-    checkpoint_path: Path | None = Path(args.checkpoint) if args.checkpoint else None
-    if checkpoint_path is None and out_is_file:
-        checkpoint_path = Path(args.output)
-    if args.resume and checkpoint_path is None:
-        raise UsageError("--resume needs a checkpoint: pass --checkpoint FILE or -o FILE (the one the run wrote)")
-    if (
-        not args.resume
-        and args.checkpoint
-        and checkpoint_path is not None
-        and checkpoint_path.exists()
-        and checkpoint_path.stat().st_size > 0
-    ):
-        raise UsageError(
-            f"checkpoint {str(checkpoint_path)!r} already holds records: pass --resume to carry on, or delete it"
-        )
+    checkpoint, implicit = checkpoint_for(args)
+    if args.resume and checkpoint is None:
+        raise UsageError("--resume needs a checkpoint: pass -o FILE or --checkpoint FILE, as the first run did")
+    if not args.resume and checkpoint is not None and checkpoint.exists() and checkpoint.stat().st_size > 0:
+        if not implicit:
+            raise UsageError(
+                f"checkpoint {str(checkpoint)!r} already holds finished items: "
+                "pass --resume to carry on, or delete it to start again"
+            )
+        checkpoint.unlink()  # a fresh run over the same -o file: forget the last one
     stream, name, total, fmt = _open_input(args)
-    done: dict[str, str] = {}
-    failed_before = 0
-    if args.resume and checkpoint_path is not None:
-        # Keep the successes; failures are tried again (as trilane.map's own checkpoint does).
-        done, failed_before = load_records(checkpoint_path)
-        _rewrite(checkpoint_path, done.values())
-    same_file = out_is_file and checkpoint_path is not None and Path(args.output).resolve() == checkpoint_path.resolve()
     try:
-        checkpoint_f: IO[str] | None = None
-        output_f: IO[str]
-        if checkpoint_path is not None:
-            checkpoint_f = checkpoint_path.open("a" if args.resume else "w", encoding="utf-8")
-        if same_file:
-            assert checkpoint_f is not None
-            output_f = checkpoint_f
-        elif out_is_file:
-            output_f = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        if args.output != "-":
+            # Rewritten in full on --resume too: map yields the checkpoint's items in their places.
+            output: IO[str] = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
         else:
-            output_f = sys.stdout
+            output = sys.stdout
         try:
-            if not same_file and done:
-                # The output starts with what the checkpoint already holds, so it ends up complete.
-                output_f.writelines(done.values())
-                output_f.flush()
-            sink = _Sink(output_f, checkpoint_f)
-            return _drive(fn, args, stream, name, fmt, total, done, failed_before, sink, err, checkpoint_path)
+            return _drive(fn, args, stream, name, fmt, total, _Sink(output), err, checkpoint)
         finally:
-            if checkpoint_f is not None:
-                checkpoint_f.close()
-            if output_f is not checkpoint_f and output_f is not sys.stdout:
-                output_f.close()
+            if output is not sys.stdout:
+                output.close()
     finally:
         stream.close()
 
@@ -436,31 +375,25 @@ def _drive(
     name: str,
     fmt: str,
     total: int | None,
-    done: dict[str, str],
-    failed_before: int,
     sink: _Sink,
     err: Console,
     checkpoint_path: Path | None,
 ) -> int:
     bad: list[BadLine] = []
-    skipped = [0]
 
     def items() -> Iterator[tuple[Any, Any]]:
+        # A bad line ends the input here; the map finishes what it has, and we exit 2.
         for got in read_items(stream, name, fmt, args.key):
             if isinstance(got, BadLine):
                 bad.append(got)
                 return
-            if _tag(got[0]) in done:
-                skipped[0] += 1
-                continue
             yield got
 
-    counts = {"done": 0, "failed": 0, "retried": 0}
+    counts = {"done": 0, "failed": 0, "retried": 0, "resumed": 0}
     started = time.perf_counter()
     show = not args.quiet
     progress = _progress(err, show)
-    todo = None if total is None else max(0, total - len(done))
-    task = progress.add_task(f"{args.target}", total=todo)
+    task = progress.add_task(f"{args.target}", total=total)
 
     execution = execute(
         fn,
@@ -472,6 +405,7 @@ def _drive(
         retries=args.retries,
         rate=args.rate,
         ordered=not args.unordered,
+        checkpoint=None if checkpoint_path is None else str(checkpoint_path),
     )
     interrupted = False
     stopped_on_error = False
@@ -479,9 +413,12 @@ def _drive(
         with progress:
             for outcome in execution:
                 sink.write(_dumps(make_record(outcome)))
-                counts["failed" if outcome.error is not None else "done"] += 1
-                if outcome.attempts > 1:
-                    counts["retried"] += 1
+                if outcome.resumed:
+                    counts["resumed"] += 1
+                else:
+                    counts["failed" if outcome.error is not None else "done"] += 1
+                    if outcome.attempts > 1:
+                        counts["retried"] += 1
                 progress.advance(task)
                 if outcome.error is not None and args.errors == "raise":
                     stopped_on_error = True
@@ -495,7 +432,7 @@ def _drive(
             interrupted = True
     elapsed = time.perf_counter() - started
     if show:
-        _summary(err, counts, skipped[0], failed_before, elapsed, execution.plan)
+        _summary(err, counts, elapsed, execution.plan)
     if interrupted:
         where = (
             f"the checkpoint {str(checkpoint_path)!r} holds every finished item; "
@@ -508,7 +445,7 @@ def _drive(
     if bad:
         err.print(
             f"[bold red]trilane run:[/] {escape(bad[0].where)}: {escape(bad[0].message)}. "
-            f"The {counts['done'] + counts['failed']} items before it ran and are recorded; "
+            f"The {counts['done'] + counts['failed']} items before it ran and are in the checkpoint; "
             "fix the line and run the same command with --resume to carry on"
             + ("" if checkpoint_path is not None else " (that needs -o FILE or --checkpoint FILE)")
         )
@@ -542,7 +479,7 @@ def _progress(err: Console, show: bool) -> Any:
     )
 
 
-def _summary(err: Console, counts: dict[str, int], skipped: int, failed_before: int, elapsed: float, plan: str) -> None:
+def _summary(err: Console, counts: dict[str, int], elapsed: float, plan: str) -> None:
     finished = counts["done"] + counts["failed"]
     rate = finished / elapsed if elapsed > 0 else 0.0
     parts = [
@@ -551,10 +488,8 @@ def _summary(err: Console, counts: dict[str, int], skipped: int, failed_before: 
         f"retried {counts['retried']}",
         f"{rate:.1f} items/s ({elapsed:.2f} s)",
     ]
-    if skipped:
-        parts.append(f"skipped {skipped} (done before)")
-    if failed_before:
-        parts.append(f"tried {failed_before} again (failed before)")
+    if counts["resumed"]:
+        parts.append(f"skipped {counts['resumed']} (finished before, read from the checkpoint)")
     err.print("[bold]summary:[/] " + " · ".join(parts))
     err.print(f"[bold]backend:[/] {escape(plan)}")
 
@@ -577,6 +512,7 @@ class Outcome:
     error: BaseException | None = None
     attempts: int = 1
     seconds: float = 0.0
+    resumed: bool = False
 
 
 def _call_pair(fn: Callable[[Any], Any], pair: tuple[Any, Any]) -> Any:
@@ -619,6 +555,7 @@ def execute(
     retries: int,
     rate: float | None,
     ordered: bool,
+    checkpoint: str | None,
 ) -> Execution:
     """Run *fn* over the items of *pairs* (``(key, item)``) with ``trilane.map``; yield outcomes."""
     import functools
@@ -639,6 +576,7 @@ def execute(
             ordered=ordered,
             errors="collect",
             key=_pair_key,
+            checkpoint=checkpoint,
         )
     except (ValueError, TypeError, ImportError) as exc:
         raise UsageError(str(exc))
@@ -647,7 +585,7 @@ def execute(
     def outcomes() -> Iterator[Outcome]:
         for o in raw:
             key, value = o.item
-            yield Outcome(key, value, o.result, o.error, o.attempts, o.seconds)
+            yield Outcome(key, value, o.result, o.error, o.attempts, o.seconds, o.resumed)
 
     def plan() -> str:
         p = it.plan
