@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="collect",
         help="collect: record failures and go on (default); raise: stop at the first failure",
     )
-    m.add_argument("--checkpoint", metavar="FILE", help="record finished items here (default: the -o file)")
+    m.add_argument("--checkpoint", metavar="FILE", help="record finished items here (default: OUTPUT.checkpoint)")
     m.add_argument("--resume", action="store_true", help="skip items already in the checkpoint")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
