@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from trilane._cli import main as cli
+from trilane._core import _run as trilane_run_module
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -68,6 +69,9 @@ async def main():
 asyncio.run(main())
 with asyncio.Runner() as runner:
     runner.run(stall())
+import trilane
+trilane.run(stall())
+trilane.run(stall(), watchdog=None)  # chose no watchdog: its tasks are listed, its blocking is not
 print("argv", sys.argv[1:])
 sys.exit(int(sys.argv[1]))
 """
@@ -84,13 +88,14 @@ def test_trace_routes_asyncio_run_and_runner_and_returns_the_scripts_exit_code(
     printed = capsys.readouterr().out
     assert "argv ['3', '--flag']" in printed
     report = json.loads(out.read_text())
-    assert report["loops"] == 2 and report["threshold_s"] == 0.03
+    assert report["loops"] == 4 and report["threshold_s"] == 0.03
     (site,) = report["sites"]
-    assert (site["line"], site["function"], site["count"]) == (6, "stall", 3)
+    assert (site["line"], site["function"], site["count"]) == (6, "stall", 4)
     assert site["hint"]["kind"] == "sleep"
-    assert {c["coroutine"]: c["tasks"] for c in report["coroutines"]} == {"stall": 3, "main": 1}
+    assert {c["coroutine"]: c["tasks"] for c in report["coroutines"]} == {"stall": 5, "main": 1}
     # Everything patched for the script is put back.
     assert asyncio.Runner.__init__.__qualname__ == "Runner.__init__"
+    assert trilane_run_module.trace_hook is None
 
 
 def test_trace_of_a_script_without_a_loop_or_with_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,8 @@ Options go before the script; everything after it is the script's own.
 
 Every ``asyncio.run()`` and ``asyncio.Runner()`` in the script that does not
 choose its own ``loop_factory`` runs on a trilane Loop watched by one
-:class:`trilane.Watchdog`.  When the script ends, the report lists:
+:class:`trilane.Watchdog`, and so does every ``trilane.run()`` that leaves
+its ``watchdog`` at the default.  When the script ends, the report lists:
 
 * blocking incidents by call site: count, total and longest time, and a hint
   that names the fix;
@@ -46,6 +47,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .._core import _run as _run_module
 from .._core._loop import Loop
 from .._core._stats import INFO_ATTR, TaskInfo
 from .._core._watchdog import BlockingSite, Watchdog
@@ -314,9 +316,20 @@ def trace(
         collector.loops += 1
         return loop
 
+    def instrument(loop: Loop, default_watchdog: bool) -> None:
+        # trilane.run() in the script: watch it with our watchdog unless it chose its own.
+        if default_watchdog:
+            loop.set_block_hook(watchdog)
+        loop.set_task_factory(collector.factory)
+        collector.loops += 1
+
     started = time.perf_counter()
-    with _loops_routed_to(make_loop):
-        code = _run_script(script, args)
+    saved_hook, _run_module.trace_hook = _run_module.trace_hook, instrument
+    try:
+        with _loops_routed_to(make_loop):
+            code = _run_script(script, args)
+    finally:
+        _run_module.trace_hook = saved_hook
     wall = time.perf_counter() - started
     return code, build_report(script, args, code, wall, watchdog, collector, top)
 

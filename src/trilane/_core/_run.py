@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 from ._clock import Clock
@@ -24,6 +24,10 @@ class _Default:
 
 #: The default of ``run(watchdog=...)``: a new Watchdog with a 100 ms threshold for each run.
 DEFAULT_WATCHDOG: Final = _Default()
+
+#: Set by ``trilane trace`` while it runs a script: called with each loop that ``run()``
+#: makes, and whether that run left the watchdog at its default (trace then installs its own).
+trace_hook: Callable[[Loop, bool], None] | None = None
 
 
 def run(
@@ -56,6 +60,8 @@ def run(
     def make_loop() -> Loop:
         loop = Loop(policy=queue, clock=clock)
         loop.set_block_hook(hook)
+        if trace_hook is not None:
+            trace_hook(loop, isinstance(watchdog, _Default))
         return loop
 
     with asyncio.Runner(debug=debug, loop_factory=make_loop) as runner:
