@@ -188,7 +188,7 @@ def step_risk_items(console: Console, api: MockAPI, n: int, quick: bool) -> None
             _trial(console, "threads", sync("threads"), items, n, backend="thread", workers=threads),
             _trial(console, "processes", sync("processes"), items, n, backend="process", workers=procs),
             _trial(console, "async", asyn("async"), items, n, backend="async", concurrency=conc),
-            _trial(console, "auto", sync("auto"), items, n, backend="auto"),
+            _trial(console, "auto", sync("auto"), items, n, backend="auto", workers=threads),
         ]
     finally:
         pool_logger.setLevel(level)
