@@ -52,6 +52,8 @@ def test_time_sleep_is_reported_while_it_sleeps() -> None:
     assert "time.sleep" in report.hint.cause and "asyncio.sleep" in report.hint.fix
     assert report.task.startswith("Task-")
     assert report.frames[-1].is_user and "time.sleep(0.3)" in report.frames[-1].line
+    # The stack starts inside the callback: no frames of the loop that runs it.
+    assert [f.function for f in report.frames] == ["main"]
     # The whole blocked time is charged to the task and to its call site.
     assert stats.blocked_time >= 0.3
     (site,) = watchdog.sites()

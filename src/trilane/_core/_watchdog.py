@@ -65,7 +65,9 @@ _MISSED: Final = BlockingHint(
 )
 
 # Frames of the loop itself: the stack shown in a report starts inside the callback.
-_STOP_CODES: Final = frozenset({_glue.run_batch.__code__, _glue._run_debug.__code__})
+_STOP_CODES: Final = frozenset(
+    f.__code__ for name, f in vars(_glue).items() if name in ("run_batch", "_run_plain", "_run_debug") and callable(f)
+)
 
 Key = tuple[str, int, str]
 
