@@ -213,6 +213,16 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def gc_collections() -> tuple[int, ...]:
+    """How many collections the garbage collector has run so far, per generation."""
+    return tuple(s["collections"] for s in gc.get_stats())
+
+
+def gc_delta(before: tuple[int, ...]) -> str:
+    """Format the collections run since *before* as ``gen0/gen1/gen2``."""
+    return "/".join(str(a - b) for a, b in zip(gc_collections(), before, strict=True))
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Return the *q*-quantile (0..1) of *values* by nearest rank (``nan`` when empty)."""
     if not values:
