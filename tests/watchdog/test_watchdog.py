@@ -264,3 +264,39 @@ def test_bad_arguments_are_refused() -> None:
 
     with pytest.raises(TypeError, match=r"trilane\.Watchdog or None"):
         trilane.run(main(), watchdog=0.1)  # type: ignore[arg-type]
+
+
+def test_plain_callbacks_and_debug_mode_are_watched_too() -> None:
+    got: list[trilane.BlockingReport] = []
+
+    def blocking_callback(done: asyncio.Future[None]) -> None:
+        time.sleep(0.2)
+        done.set_result(None)
+
+    async def main() -> None:
+        done = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(blocking_callback, done)
+        await done
+
+    trilane.run(main(), watchdog=trilane.Watchdog(0.05, on_block=got.append, log=False), debug=True)
+    (report,) = got
+    assert report.task == "<callback>"
+    assert report.function == "blocking_callback" and report.hint.kind == "sleep"
+    assert [f.function for f in report.frames] == ["blocking_callback"]  # nothing of the loop's debug path
+
+
+def test_one_watchdog_watches_two_loops_at_once() -> None:
+    watchdog = trilane.Watchdog(threshold=0.05, log=False)
+
+    async def main() -> None:
+        await asyncio.sleep(0)
+        time.sleep(0.15)
+
+    threads = [threading.Thread(target=trilane.run, args=(main(),), kwargs={"watchdog": watchdog}) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (site,) = watchdog.sites()
+    assert site.count == 2 and site.total >= 0.3
+    assert _watchdog_threads() == []
