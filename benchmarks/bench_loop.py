@@ -48,6 +48,7 @@ from _common import (
     repeat,
     set_clock,
     standard_configs,
+    trilane_config,
     watchdog_configs,
 )
 
@@ -106,20 +107,36 @@ def check(target: str, measured: str, met: bool) -> None:
 
 
 def switch_coro(size: Sizes) -> Callable[[LoopConfig], Coroutine[Any, Any, float]]:
-    async def main(_: LoopConfig) -> float:
+    async def main(config: LoopConfig) -> float:
         async def worker() -> None:
             for _ in range(size.switch_yields):
                 await asyncio.sleep(0)
 
+        levels = config.extra.get("levels", 1)
         t0 = now()
-        await asyncio.gather(*[worker() for _ in range(size.switch_tasks)])
+        if levels == 1:
+            await asyncio.gather(*[worker() for _ in range(size.switch_tasks)])
+        else:
+            import trilane
+
+            # Same work, with the tasks spread over several priorities, so that a
+            # policy cannot take a one-level shortcut.
+            await asyncio.gather(*[trilane.spawn(worker(), priority=i % levels) for i in range(size.switch_tasks)])
         return now() - t0
 
     return main
 
 
+def mixed_configs(policies: tuple[str, ...], levels: int) -> list[LoopConfig]:
+    """trilane with each policy, for a workload whose tasks use *levels* priorities."""
+    return [
+        LoopConfig(f"trilane {p} ({levels} lvls)", c.runner, trilane=True, policy=p, extra={"levels": levels})
+        for p, c in ((p, trilane_config(p)) for p in policies)
+    ]
+
+
 def bench_switch(size: Sizes) -> None:
-    configs = standard_configs(ALL_POLICIES) + watchdog_configs("fifo")
+    configs = standard_configs(ALL_POLICIES) + mixed_configs(("priority", "fair"), 2) + watchdog_configs("fifo")
     switches = size.switch_tasks * size.switch_yields
     results = repeat(configs, size.rounds, switch_coro(size))
     best = {name: min(times) for name, times in results.items()}
