@@ -13,6 +13,9 @@ from trilane._map import _auto
 from trilane._map._auto import Probe, choose
 from trilane._profile import MachineProfile, save_profile
 
+# Every test here checks that it leaves no thread, child process or fd behind.
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
 
 @pytest.fixture(autouse=True)
 def _no_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -28,7 +31,6 @@ def steady_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_auto, "IO_BOUND_BELOW", 0.15)
 
 
-@pytest.mark.usefixtures("no_leaks")
 def test_a_coroutine_function_runs_on_async() -> None:
     it = trilane.map(asleep_for, [0.0, 0.01])
     assert it.plan.backend == "async"
@@ -36,7 +38,6 @@ def test_a_coroutine_function_runs_on_async() -> None:
     assert list(it) == [0.0, 0.01]
 
 
-@pytest.mark.usefixtures("no_leaks")
 def test_an_io_bound_function_runs_on_threads() -> None:
     calls = []
 
@@ -53,7 +54,7 @@ def test_an_io_bound_function_runs_on_threads() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("no_leaks", "steady_threshold")
+@pytest.mark.usefixtures("steady_threshold")
 def test_a_picklable_cpu_bound_function_runs_on_processes() -> None:
     items = [300_000] * 24  # ~20-60 ms each
     it = trilane.map(spin, items)
@@ -64,7 +65,7 @@ def test_a_picklable_cpu_bound_function_runs_on_processes() -> None:
     assert list(it) == [spin(300_000)] * 24
 
 
-@pytest.mark.usefixtures("no_leaks", "steady_threshold")
+@pytest.mark.usefixtures("steady_threshold")
 def test_a_cpu_bound_function_that_cannot_be_pickled_runs_on_threads_and_says_why() -> None:
     def local_spin(n: int) -> int:  # a closure: not picklable
         return spin(n)
@@ -76,7 +77,7 @@ def test_a_cpu_bound_function_that_cannot_be_pickled_runs_on_threads_and_says_wh
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("no_leaks", "steady_threshold")
+@pytest.mark.usefixtures("steady_threshold")
 def test_the_saved_machine_profile_is_used_and_named(_no_profile: Path) -> None:
     save_profile(
         MachineProfile(

@@ -17,6 +17,9 @@ import pytest
 import trilane
 from trilane._map._checkpoint import load_checkpoint
 
+# Every test here checks that it leaves no thread, child process or fd behind.
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
 
 class Counting:
     def __init__(self, fn: Any = lambda x: x * 10) -> None:
@@ -49,7 +52,6 @@ def test_each_item_is_appended_as_it_finishes_and_a_rerun_skips_it(tmp_path: Pat
     assert sorted(rec["k"] for rec in lines(ck)) == list(range(10))  # each key exactly once
 
 
-@pytest.mark.usefixtures("no_leaks")
 @pytest.mark.parametrize("ordered", [True, False])
 def test_resume_yields_stored_results_in_their_place_on_a_thread_pool(tmp_path: Path, ordered: bool) -> None:
     ck = tmp_path / "run.jsonl"

@@ -21,6 +21,9 @@ from mapfuncs import Behaviour
 
 import trilane
 
+# Every test here checks that it leaves no thread, child process or fd behind.
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
 behaviours = st.builds(
     Behaviour,
     fail_mod=st.sampled_from([0, 2, 3, 5]),
@@ -123,7 +126,6 @@ def test_serial_oracle_is_a_for_loop(b: Behaviour, data: tuple[list[int], bool],
     assert run(b.outcome, items, as_gen, "serial", opts) == model(b, items, opts)
 
 
-@pytest.mark.usefixtures("no_leaks")
 @examples(60)
 @given(b=behaviours, data=inputs, opts=options)
 def test_thread_backend_matches_the_oracle(b: Behaviour, data: tuple[list[int], bool], opts: dict[str, Any]) -> None:
@@ -142,7 +144,6 @@ def test_async_backend_matches_the_oracle(
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("no_leaks")
 @examples(10)
 @given(b=behaviours, data=inputs, opts=options)
 def test_process_backend_matches_the_oracle(b: Behaviour, data: tuple[list[int], bool], opts: dict[str, Any]) -> None:
@@ -171,7 +172,6 @@ def test_amap_matches_the_oracle(b: Behaviour, data: tuple[list[int], bool], opt
     check_same(run(b.outcome, items, as_gen, "serial", opts), asyncio.run(collect()), opts, full)
 
 
-@pytest.mark.usefixtures("no_leaks")
 @examples(25)
 @example(  # found by hypothesis: a stored result after a fresh item came out before it
     b=Behaviour(fail_mod=2, fail_rem=0),

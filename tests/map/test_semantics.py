@@ -13,11 +13,13 @@ from mapfuncs import asleep_for, double, fail_on_odd, sleep_for
 
 import trilane
 
+# Every test here checks that it leaves no thread, child process or fd behind.
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
 # -- per-item timeout, on each backend ------------------------------------------------------------
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("no_leaks")
 @pytest.mark.parametrize(
     ("backend", "how", "slow"),
     [
@@ -45,7 +47,6 @@ def test_a_slow_item_times_out_and_the_others_do_not(backend: str, how: str, slo
         assert elapsed < slow * 0.75  # the run did not wait for the item: it was stopped or abandoned
 
 
-@pytest.mark.usefixtures("no_leaks")
 def test_a_timed_out_item_is_retried_like_any_other_failure() -> None:
     clock = trilane.MockClock()
     out = list(
@@ -108,7 +109,6 @@ def test_only_retry_on_exceptions_are_retried() -> None:
     assert len(flaky.calls[1]) == 1
 
 
-@pytest.mark.usefixtures("no_leaks")
 def test_thread_backend_retries_too() -> None:
     calls: dict[int, int] = {}
 
@@ -151,7 +151,6 @@ def test_rate_counts_retries_too() -> None:
     assert all(b - a >= 60 - 1e-9 for a, b in itertools.pairwise(starts))
 
 
-@pytest.mark.usefixtures("no_leaks")
 def test_rate_holds_in_real_time_across_threads() -> None:
     start = time.monotonic()
     out = list(trilane.map(double, range(6), backend="thread", workers=4, rate="20/s"))
@@ -162,7 +161,6 @@ def test_rate_holds_in_real_time_across_threads() -> None:
 # -- errors modes ----------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("no_leaks")
 @pytest.mark.parametrize("backend", ["serial", "thread", "async"])
 def test_errors_collect_skip_and_raise(backend: str) -> None:
     collected = list(trilane.map(fail_on_odd, range(6), backend=backend, errors="collect"))
@@ -179,7 +177,6 @@ def test_errors_collect_skip_and_raise(backend: str) -> None:
     assert any("index 1" in note for note in info.value.__notes__)
 
 
-@pytest.mark.usefixtures("no_leaks")
 @pytest.mark.parametrize("backend", ["thread", "async"])
 def test_raise_stops_pulling_input(backend: str) -> None:
     pulled = 0
@@ -198,7 +195,6 @@ def test_raise_stops_pulling_input(backend: str) -> None:
 # -- ordering and bounded memory -------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("no_leaks")
 def test_unordered_yields_in_completion_order() -> None:
     clock = trilane.MockClock()
     out = list(trilane.map(asleep_for, [3.0, 1.0, 2.0, 0.0], backend="async", ordered=False, clock=clock))
