@@ -270,7 +270,9 @@ def step_trap(console: Console, api: MockAPI, k: int) -> None:
             f"[bold]the watchdog caught it[/] ({len(reports)} incidents) while the loop was still blocked: "
             f"task {r.task!r}, {r.duration * 1000:.0f} ms so far, in"
         )
-        for frame in r.frames[-4:]:
+        # The loop's own frames say nothing about the trap: show the call's side of the stack.
+        frames = [f for f in r.frames if "/trilane/_core/" not in f.filename]
+        for frame in frames[-4:]:
             console.print(f"  {frame}", markup=False)
         console.print(f"  hint: {r.hint}", markup=False)
     else:
