@@ -32,7 +32,7 @@ def test_demo_quick_tells_the_whole_story(trilane) -> None:
     # 3. the trap is caught by the watchdog
     assert "the watchdog caught it" in out and "hint:" in out
     # 4. priority
-    assert "fifo" in out and "priority" in out and "wake-up delay" in out
+    assert "fifo" in out and "priority" in out and "wake-up delay" in out and "bulk steps/s" in out
     assert "demo finished" in out
 
 

@@ -292,7 +292,7 @@ def _busy(seconds: float) -> None:
         pass
 
 
-async def _latency_under_load(bulk_tasks: int, samples: int) -> tuple[list[float], int]:
+async def _latency_under_load(bulk_tasks: int, samples: int) -> tuple[list[float], float]:
     loop = asyncio.get_running_loop()
     stop = False
     steps = 0
@@ -312,11 +312,12 @@ async def _latency_under_load(bulk_tasks: int, samples: int) -> tuple[list[float
             await asyncio.sleep(0.05)
             lateness.append(loop.time() - due)
 
+    started = time.perf_counter()
     workers = [trilane.spawn(bulk(), priority=0) for _ in range(bulk_tasks)]
     await trilane.spawn(urgent(), priority=10)
     stop = True
     await asyncio.gather(*workers)
-    return lateness, steps
+    return lateness, steps / (time.perf_counter() - started)
 
 
 def step_priority(console: Console, bulk_tasks: int, samples: int) -> None:
@@ -327,18 +328,19 @@ def step_priority(console: Console, bulk_tasks: int, samples: int) -> None:
         f"sleeps 50 ms, {samples} times, and we measure how late it wakes."
     )
     table = Table(title="urgent task's wake-up delay")
-    for column in ("policy", "median delay", "worst delay", "bulk steps done"):
+    for column in ("policy", "median delay", "worst delay", "bulk steps/s"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for policy in ("fifo", "priority"):
-        lateness, steps = trilane.run(_latency_under_load(bulk_tasks, samples), policy=policy, watchdog=None)
+        lateness, rate = trilane.run(_latency_under_load(bulk_tasks, samples), policy=policy, watchdog=None)
         table.add_row(
             policy,
             f"{statistics.median(lateness) * 1000:.1f} ms",
             f"{max(lateness) * 1000:.1f} ms",
-            str(steps),
+            f"{rate:.0f}",
         )
     console.print(table)
     console.print(
         "fifo (asyncio's order) puts the urgent task behind every bulk step that was ready first; "
-        "priority lets it go next, and aging still lets the bulk tasks through."
+        "priority lets it go next. The price is some bulk throughput (priority polls timers every 1 ms "
+        "slice instead of once per batch); aging means the bulk work never starves."
     )
