@@ -212,3 +212,44 @@ def test_remote_traceback_is_attached(no_leaks: None) -> None:
     cause = info.value.__cause__
     assert isinstance(cause, trilane.RemoteTraceback)
     assert "in boom" in cause.tb and "_tasks.py" in cause.tb
+
+
+def test_stress_concurrent_waiters_and_kills(no_leaks: None) -> None:
+    """Callers read replies directly while the manager reads others and workers get killed."""
+    import threading
+
+    errors: list[BaseException] = []
+    with trilane.ProcessPool(2) as pool:
+
+        def caller(base: int) -> None:
+            try:
+                for i in range(150):
+                    fut = pool.submit(_tasks.inc, base + i)
+                    if i % 3 == 0:  # a second waiter on the same future, via the manager
+                        fut.add_done_callback(lambda f: None)
+                    assert fut.result(timeout=20) == base + i + 1
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        def killer() -> None:
+            for k in range(5):
+                # Distinct args: three crashes of one identical call would quarantine it.
+                fut = pool.submit(_tasks.sleep_then, 30, k)
+                pid = _wait_running(fut)
+                os.kill(pid, signal.SIGKILL)
+                try:
+                    fut.result(timeout=20)
+                except trilane.WorkerCrashed:
+                    pass
+                except BaseException as exc:  # pragma: no cover
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=caller, args=(k * 1000,)) for k in range(4)]
+        threads.append(threading.Thread(target=killer))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert pool.crashed_workers == 5
+        _still_serves(pool)

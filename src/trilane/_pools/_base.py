@@ -61,6 +61,19 @@ class PoolFuture(Future[T]):
         super().__init__()
         self.worker_pid = None
         self._cancel_running: Callable[[PoolFuture[Any]], bool] | None = None
+        self._direct_wait: Callable[[PoolFuture[Any], float | None], None] | None = None
+
+    def result(self, timeout: float | None = None) -> T:
+        """Return the result, waiting up to *timeout* seconds (see ``Future.result``)."""
+        if self._direct_wait is not None and self._state == RUNNING:
+            self._direct_wait(self, timeout)
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Return the exception, waiting up to *timeout* seconds (see ``Future.exception``)."""
+        if self._direct_wait is not None and self._state == RUNNING:
+            self._direct_wait(self, timeout)
+        return super().exception(timeout)
 
     def cancel(self) -> bool:
         """Cancel the task; a *running* process task is stopped by killing its worker."""

@@ -45,6 +45,7 @@ import itertools
 import multiprocessing
 import multiprocessing.connection as mpc
 import os
+import select
 import signal
 import sys
 import threading
@@ -74,8 +75,67 @@ def default_start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
+class _Poller:
+    """The manager's readiness set: epoll where available (Linux).
+
+    ``mute``/``unmute`` take a worker's pipe out of the set and back while a
+    caller thread reads it directly (see ``ProcessPool._direct_wait``);
+    ``epoll_ctl`` may be called while another thread sits in ``epoll_wait``.
+    Other platforms get ``select.poll`` and no muting (no direct reads).
+    All mutations happen with the pool lock held.
+    """
+
+    def __init__(self) -> None:
+        self._ep: Any = select.epoll() if hasattr(select, "epoll") else None
+        self._poll: Any = None if self._ep is not None else select.poll()
+        self.can_mute = self._ep is not None
+        self._data: dict[int, Any] = {}
+        self._muted: set[int] = set()
+
+    def add(self, fd: int, data: Any) -> None:
+        self._data[fd] = data
+        (self._ep or self._poll).register(fd, select.POLLIN)
+
+    def remove(self, fd: int) -> None:
+        if self._data.pop(fd, None) is None:
+            return
+        if fd in self._muted:
+            self._muted.discard(fd)
+            return
+        try:
+            (self._ep or self._poll).unregister(fd)
+        except (OSError, KeyError, ValueError):
+            pass
+
+    def mute(self, fd: int) -> None:
+        if fd in self._data and fd not in self._muted:
+            self._muted.add(fd)
+            self._ep.unregister(fd)
+
+    def unmute(self, fd: int) -> None:
+        if fd in self._muted:
+            self._muted.discard(fd)
+            self._ep.register(fd, select.POLLIN)
+
+    def wait(self, timeout: float | None) -> list[Any]:
+        if self._ep is not None:
+            events = self._ep.poll(-1 if timeout is None else timeout)
+        else:
+            events = self._poll.poll(None if timeout is None else timeout * 1000)
+        data = self._data
+        return [data[fd] for fd, _ in events if fd in data]
+
+    def close(self) -> None:
+        if self._ep is not None:
+            self._ep.close()
+
+
+#: ``_Worker.reader`` value while the manager thread reads a worker's pipe.
+MANAGER = -1
+
+
 class _Worker:
-    __slots__ = ("conn", "kill_at", "pid", "proc", "state", "stop_at", "task")
+    __slots__ = ("conn", "kill_at", "pid", "probe", "proc", "reader", "state", "stop_at", "task", "waiter")
 
     def __init__(self, proc: Any, conn: mpc.Connection) -> None:
         self.proc = proc
@@ -85,6 +145,15 @@ class _Worker:
         self.task: Task | None = None
         self.kill_at: float | None = None
         self.stop_at: float | None = None
+        self.reader: int | None = None  # who is reading conn now: MANAGER, a thread id, or nobody
+        # Readiness seen by epoll can be stale (a caller may have read the
+        # reply meanwhile), so the manager re-checks with ``probe`` once it
+        # owns the pipe.  ``waiter`` is what a direct caller blocks on.
+        self.probe = select.poll()
+        self.probe.register(conn.fileno(), select.POLLIN)
+        self.waiter = select.poll()
+        self.waiter.register(conn.fileno(), select.POLLIN)
+        self.waiter.register(proc.sentinel, select.POLLIN)
 
 
 class ProcessPool(PoolBase):
@@ -129,6 +198,9 @@ class ProcessPool(PoolBase):
         self._workers: dict[int, _Worker] = {}  # keyed by id(worker)
         self._idle: deque[_Worker] = deque()
         self._manager: threading.Thread | None = None
+        self._poller: _Poller | None = None
+        self._deferred_exits: list[_Worker] = []
+        self._housekeep = False
         self._wake_r, self._wake_w = -1, -1
         self._broken: str | None = None
         self._crashes: dict[bytes, int] = {}  # digest of a call -> workers it killed
@@ -155,6 +227,7 @@ class ProcessPool(PoolBase):
             raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
         task.packed = _wire.dumps_call(fn, args, kwargs, task.describe)
         fut._cancel_running = self._cancel_running
+        fut._direct_wait = self._direct_wait
         with self._lock:
             if self._shutdown:
                 raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
@@ -210,6 +283,55 @@ class ProcessPool(PoolBase):
                 task.deadline = task.started_at + task.options.timeout
                 self._wake()
 
+    # -- the direct path ---------------------------------------------------------------
+    def _direct_wait(self, fut: PoolFuture[Any], timeout: float | None) -> None:
+        """Let a thread blocked on *fut* read its worker's pipe itself.
+
+        Handing a result from the manager thread to a waiting caller costs a
+        thread wake-up and a GIL hand-off, about as much as the whole pipe
+        round trip.  So a caller that blocks in ``result()`` on a running task
+        takes the worker's pipe out of the manager's epoll set, waits on it
+        (and on the worker's sentinel) and handles the reply in its own
+        thread.  Crashes, deadlines and cancels still belong to the manager:
+        a dying worker wakes this wait, the pipe goes back, and the caller
+        falls back to waiting on the future.
+        """
+        poller = self._poller
+        if poller is None or not poller.can_mute:
+            return
+        me = threading.get_ident()
+        with self._lock:
+            for w in self._workers.values():
+                if w.task is not None and w.task.future is fut:
+                    break
+            else:
+                return
+            # Unclaimed and still holding this task: its reply is unread.
+            if w.state != BUSY or w.reader is not None or w.conn is None:
+                return
+            w.reader = me
+            conn = w.conn
+            fd = conn.fileno()
+            poller.mute(fd)
+        handled = False
+        try:
+            events = w.waiter.poll(None if timeout is None else max(0.0, timeout) * 1000)
+            if any(efd == fd and ev & select.POLLIN for efd, ev in events):
+                try:
+                    frame = _wire.recv_frame(conn)
+                except (EOFError, OSError):
+                    pass  # it died: the manager sees the sentinel and reports it
+                else:
+                    handled = True
+        finally:
+            with self._lock:
+                if not handled:
+                    w.reader = None
+                if w.conn is conn and self._poller is poller:
+                    poller.unmute(fd)
+        if handled:
+            self._handle(w, *frame)  # releases the claim
+
     # -- stopping running work -----------------------------------------------------
     def _cancel_running(self, fut: PoolFuture[Any]) -> bool:
         with self._lock:
@@ -234,35 +356,47 @@ class ProcessPool(PoolBase):
 
     # -- the manager thread ----------------------------------------------------------
     def _manage(self) -> None:
+        # One epoll set for the pool's life: worker pipes and sentinels are
+        # registered when a worker starts and removed when it is reaped (both
+        # here, in this thread), so each turn costs one epoll_wait.
+        poller = self._poller = _Poller()
+        poller.add(self._wake_r, None)
         try:
             self._spawn_missing()
             while True:
                 with self._lock:
                     if self._shutdown and not self._workers and not len(self._policy):
                         return
-                    waits: dict[Any, tuple[str, _Worker]] = {}
-                    for w in self._workers.values():
-                        if w.conn is not None:
-                            waits[w.conn] = ("conn", w)
-                        waits[w.proc.sentinel] = ("exit", w)
                     timeout = self._next_timeout_locked()
-                ready = mpc.wait([self._wake_r, *waits], timeout)
-                for obj in ready:
-                    if obj == self._wake_r:
+                    if self._deferred_exits:
+                        timeout = 0.002 if timeout is None else min(timeout, 0.002)
+                    exits = self._deferred_exits
+                    self._deferred_exits = []
+                due = None if timeout is None else time.monotonic() + timeout
+                ready = poller.wait(timeout)
+                # Housekeeping (deadlines, spawning) only when something asked
+                # for it: a plain result goes straight back to waiting.
+                housekeep = not ready or (due is not None and time.monotonic() >= due)
+                for data in ready:
+                    if data is None:
+                        housekeep = True
                         try:
                             while os.read(self._wake_r, 512):
                                 pass
                         except BlockingIOError:
                             pass
                         continue
-                    what, w = waits[obj]
+                    what, w = data
                     if what == "conn":
-                        self._on_message(w)
-                for obj in ready:
-                    if obj != self._wake_r and waits[obj][0] == "exit":
-                        self._on_exit(waits[obj][1])
-                self._on_clock()
-                self._spawn_missing()
+                        self._on_message(w, MANAGER)
+                    elif w not in exits:
+                        exits.append(w)
+                for w in exits:  # after the messages: a RETIRE result precedes the exit
+                    self._on_exit(w)
+                if housekeep or exits or self._housekeep:
+                    self._housekeep = False
+                    self._on_clock()
+                    self._spawn_missing()
         except BaseException as exc:
             # Should not happen (a bug, or workers that cannot start at all):
             # fail every waiting future instead of leaving them hanging.
@@ -295,16 +429,49 @@ class ProcessPool(PoolBase):
             return None
         return max(0.0, soonest - time.monotonic())
 
-    def _on_message(self, w: _Worker) -> None:
-        assert w.conn is not None
-        try:
-            kind, ident, data, buffers = _wire.recv_frame(w.conn)
-        except (EOFError, OSError):
-            w.conn.close()
-            w.conn = None  # it exited; the sentinel says how
+    def _claim(self, w: _Worker, reader: int) -> bool:
+        with self._lock:
+            if w.reader is not None or w.conn is None:
+                return False
+            w.reader = reader
+            return True
+
+    def _release(self, w: _Worker) -> None:
+        with self._lock:
+            w.reader = None
+
+    def _on_message(self, w: _Worker, reader: int) -> None:
+        """Read and handle one message from *w*, if nobody else is reading its pipe."""
+        if not self._claim(w, reader):
             return
+        try:
+            assert w.conn is not None
+            if not w.probe.poll(0):
+                with self._lock:
+                    w.reader = None  # someone else read it before we owned the pipe
+                return
+            frame = _wire.recv_frame(w.conn)
+        except BaseException as exc:
+            with self._lock:
+                w.reader = None
+                if isinstance(exc, (EOFError, OSError)):
+                    self._forget_conn_locked(w)  # it exited; the sentinel says how
+                    return
+            raise
+        self._handle(w, *frame)  # releases the claim
+
+    def _handle(self, w: _Worker, kind: int, ident: int, data: memoryview, buffers: list[Any]) -> None:
+        """Act on one message from *w*, whose pipe the calling thread has claimed.
+
+        The claim (``w.reader``) is released in the same locked section that
+        records the reply (``w.task = None``), so a thread that sees
+        ``w.task is task and w.reader is None`` knows the reply is still unread.
+        """
+        if kind != _wire.OK:
+            self._housekeep = True  # a worker became ready, retires, or failed to start
         if kind == _wire.READY:
             with self._lock:
+                w.reader = None
                 if w.state == STARTING:
                     w.state = IDLE
                     self._idle.append(w)
@@ -312,22 +479,14 @@ class ProcessPool(PoolBase):
                     self._stop_idle_if_done_locked()
             return
         if kind == _wire.INIT_ERROR:
+            self._release(w)
             err = _wire.loads(data, buffers)
             self._on_init_error(err.rebuild())
             return
-        result: Any = None
-        exc: BaseException | None = None
-        try:
-            value = _wire.loads(data, buffers)
-        except Exception as e:
-            exc = e
-        else:
-            if kind in (_wire.ERR, _wire.ERR_RETIRE):
-                exc = value.rebuild() if isinstance(value, _wire.RemoteError) else value
-            else:
-                result = value
-        del data, buffers
+        # Give the worker its next task first, then decode this result:
+        # the worker computes while we unpickle.
         with self._lock:
+            w.reader = None
             task = w.task
             if task is None or task.id != ident:
                 return  # a result from a worker we already gave up on
@@ -342,9 +501,34 @@ class ProcessPool(PoolBase):
                 self._idle.append(w)
             self._dispatch_locked()
             self._stop_idle_if_done_locked()
+        result: Any = None
+        exc: BaseException | None = None
+        try:
+            value = _wire.loads(data, buffers)
+        except Exception as e:
+            exc = e
+        else:
+            if kind in (_wire.ERR, _wire.ERR_RETIRE):
+                exc = value.rebuild() if isinstance(value, _wire.RemoteError) else value
+            else:
+                result = value
+        del data, buffers
         settle(task.future, result, exc)
 
+    def _forget_conn_locked(self, w: _Worker) -> None:
+        if w.conn is None:
+            return
+        if self._poller is not None:
+            self._poller.remove(w.conn.fileno())
+        w.conn.close()
+        w.conn = None
+
     def _on_exit(self, w: _Worker) -> None:
+        with self._lock:
+            if w.reader is not None:
+                # A caller is reading its pipe right now: come back shortly.
+                self._deferred_exits.append(w)
+                return
         # Read what it sent before it died (a RETIRE result, say) first.
         while w.conn is not None:
             try:
@@ -352,7 +536,7 @@ class ProcessPool(PoolBase):
                     break
             except (EOFError, OSError):
                 break
-            self._on_message(w)
+            self._on_message(w, MANAGER)
         w.proc.join(1.0)
         code = w.proc.exitcode
         failed: list[tuple[Task, BaseException]] = []
@@ -373,9 +557,10 @@ class ProcessPool(PoolBase):
                     self._policy.push(task, task.owner)
                 else:
                     failed.append((task, WorkerCrashed(task.describe(), w.pid, code, task.attempts)))
-        if w.conn is not None:
-            w.conn.close()
-            w.conn = None
+        with self._lock:
+            self._forget_conn_locked(w)
+            if self._poller is not None:
+                self._poller.remove(w.proc.sentinel)
         try:
             w.proc.close()
         except ValueError:  # still running after join(1.0): cannot happen once the sentinel fired
@@ -458,8 +643,11 @@ class ProcessPool(PoolBase):
             proc.start()
         finally:
             child_conn.close()
+        w = _Worker(proc, parent_conn)
         with self._lock:
-            w = _Worker(proc, parent_conn)
+            assert self._poller is not None
+            self._poller.add(parent_conn.fileno(), ("conn", w))
+            self._poller.add(proc.sentinel, ("exit", w))
             self._workers[id(w)] = w
 
     def _close_all(self) -> None:
@@ -478,6 +666,9 @@ class ProcessPool(PoolBase):
             w.proc.close()
             if w.conn is not None:
                 w.conn.close()
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
         for fd in (wake_r, wake_w):
             if fd >= 0:
                 os.close(fd)
