@@ -441,3 +441,20 @@ def test_stop_and_run_forever_resume(loop_factory: Callable[[], asyncio.Abstract
         assert out == [1, 2, 3]
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("policy", trilane.policy_names())
+def test_threadsafe_then_soon_keep_their_order_under_every_policy(policy: str) -> None:
+    loop = trilane.new_event_loop(policy=policy)
+    try:
+        out: list[str] = []
+        t = threading.Thread(target=loop.call_soon_threadsafe, args=(out.append, "other-thread"))
+        t.start()
+        t.join()
+        loop.call_soon_threadsafe(out.append, "threadsafe")
+        loop.call_soon(out.append, "soon")
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert out == ["other-thread", "threadsafe", "soon"]
+    finally:
+        loop.close()

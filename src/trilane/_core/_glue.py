@@ -169,6 +169,10 @@ class GlueLoop(asyncio.SelectorEventLoop):
         if fast is not None:
             fast((handle, info, self._now))
         else:
+            if ready.inbox:
+                # What other threads queued earlier goes first, so that
+                # call_soon_threadsafe and call_soon keep their order within a level.
+                ready.take_inbox()
             try:
                 ready.policy_push((handle, info, self._now), info)
             except Exception as exc:
@@ -185,6 +189,8 @@ class GlueLoop(asyncio.SelectorEventLoop):
         handle = _impl(events.Handle(callback, args, self, context))
         if handle._source_traceback:
             del handle._source_traceback[-2:]
+        if self._ready.inbox:  # as in call_soon: what other threads queued earlier goes first
+            self._ready.take_inbox()
         self._ready.push((handle, handle._context.get(CURRENT, ROOT), self._now))
         return handle
 
