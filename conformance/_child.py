@@ -57,6 +57,8 @@ def _count_loops() -> None:
         name = f"{'trilane: ' if routed else ''}{cls.__module__}.{cls.__qualname__}"
         CREATED[name] = CREATED.get(name, 0) + 1
         original(self, *args, **kwargs)
+        if self.get_debug():  # proves --debug reached the loops: "debug mode" counts them
+            CREATED["debug mode"] = CREATED.get("debug mode", 0) + 1
 
     base_events.BaseEventLoop.__init__ = counting_init  # type: ignore[method-assign]
 

@@ -141,6 +141,8 @@ def count_loops(path: Path) -> tuple[int, int]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if '"<loops>"' in line:
                 for name, n in json.loads(line)["created"].items():
+                    if name == "debug mode":
+                        continue
                     if name.startswith("trilane: "):
                         routed += n
                     else:
