@@ -342,6 +342,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds")
     ap.add_argument("--only", default="http,overhead,rss", help="comma-separated: http, overhead, rss")
+    ap.add_argument("--rounds", type=int, help="rounds per comparison (default: 2 quick, 3 full, 5 for HTTP)")
     ap.add_argument("--serve", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve is not None:
@@ -352,9 +353,9 @@ def main() -> None:
         f"bench_map: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, trilane {trilane.__version__}, "
         f"{'quick' if args.quick else 'full'} run (machine may be shared: best-of-N, treat as noisy)"
     )
-    rounds = 2 if args.quick else 3
+    rounds = args.rounds or (2 if args.quick else 3)
     if "http" in only:
-        bench_http(1000 if args.quick else 2000, 50, rounds if args.quick else 5)
+        bench_http(1000 if args.quick else 2000, 50, args.rounds or (rounds if args.quick else 5))
     if "overhead" in only:
         bench_overhead(50_000 if args.quick else 200_000, 200_000 if args.quick else 1_000_000, rounds)
     if "rss" in only:

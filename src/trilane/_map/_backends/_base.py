@@ -20,7 +20,6 @@ or ``None`` when all succeeded, and the chunk's run time.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import pickle
 import time
 from abc import ABC, abstractmethod
@@ -111,9 +110,10 @@ class Backend(ABC):
         """Start pools or connect; called once, on the driver's loop, before the first submit."""
 
     @abstractmethod
-    def submit(self, items: list[Any]) -> asyncio.Future[ChunkResult] | concurrent.futures.Future[ChunkResult]:
-        """Start running *items*; return a future on the running loop, or a pool's future
-        (whose completions the driver collects in batches)."""
+    def submit(self, items: list[Any]) -> Any:
+        """Start running *items*; return an ``asyncio.Future`` on the running loop, or a
+        ``concurrent.futures.Future``-like object (``add_done_callback``, ``result``, ``done``,
+        ``cancel``) whose completions the driver collects in batches from other threads."""
 
     @abstractmethod
     async def aclose(self, *, cancel: bool) -> None:

@@ -124,7 +124,7 @@ class ThreadBackend(Backend):
             for _ in range(self._workers):
                 self._pool.submit(_feeder, self._tickets, self.fn)
 
-    def submit(self, items: list[Any]) -> concurrent.futures.Future[ChunkResult] | _Ticket:  # type: ignore[override]
+    def submit(self, items: list[Any]) -> concurrent.futures.Future[ChunkResult] | _Ticket:
         assert self._pool is not None
         if self._tickets is not None:
             ticket = _Ticket(items)
