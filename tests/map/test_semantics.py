@@ -320,3 +320,11 @@ def test_plan_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
         assert list(it) == [2]
     assert any("backend='thread'" in r.getMessage() for r in caplog.records if r.name == "trilane.map")
     assert it.plan.backend == "thread" and "asked for" in it.plan.reason
+
+
+def test_map_inside_a_running_loop_points_to_amap(run_on: Any) -> None:
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="amap"):
+            list(trilane.map(double, [1], backend="serial"))
+
+    run_on(main())

@@ -134,8 +134,10 @@ class MapIterator(Generic[R]):
 
     Iterate it for results (or :class:`Failure` objects with
     ``errors="collect"``), or call :meth:`outcomes` for :class:`Outcome`
-    records.  ``plan`` says which backend runs and why.  Use it as a context
-    manager, or call :meth:`close`, to stop early and release the workers.
+    records.  (``iter(it)`` hands out the underlying generator, which saves a
+    method call per item in a ``for`` loop; ``next(it)`` works too.)
+    ``plan`` says which backend runs and why.  Use it as a context manager,
+    or call :meth:`close`, to stop early and release the workers.
     """
 
     def __init__(self, driver: Driver, clock: Clock | None) -> None:
@@ -153,6 +155,11 @@ class MapIterator(Generic[R]):
         if self._closed:
             raise RuntimeError("this trilane.map iterator is closed")
         if self._loop is None:
+            if asyncio._get_running_loop() is not None:  # public get_running_loop() raises instead
+                raise RuntimeError(
+                    "trilane.map() was iterated inside a running event loop, which it would block; "
+                    "use `async for x in trilane.amap(...)` there instead"
+                )
             self._loop = new_event_loop(clock=self._clock)
             self._agen = self._driver.run()
         return self._loop
