@@ -179,24 +179,38 @@ def ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x"
 
 
+_markdown = False
+
+
+def set_markdown(on: bool) -> None:
+    """Make :func:`print_table` print GitHub Markdown tables (for pasting into docs) instead of plain text."""
+    global _markdown
+    _markdown = on
+
+
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]], note: str = "") -> None:
-    """Print a plain-text table: the first column left-aligned, the others right-aligned."""
+    """Print a table: the first column left-aligned, the others right-aligned (Markdown after ``set_markdown``)."""
     cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    sep = " | " if _markdown else "  "
 
     def line(row: Sequence[str]) -> str:
         first = row[0].ljust(widths[0])
         rest = [v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
+        text = sep.join([first, *rest])
+        return f"| {text} |" if _markdown else text.rstrip()
 
     print()
-    print(title)
+    print(f"**{title}**\n" if _markdown else title)
     print(line(cells[0]))
-    print("  ".join("-" * w for w in widths))
+    if _markdown:
+        print("|" + "|".join(("-" * (w + 1)) + (":" if i else "-") for i, w in enumerate(widths)) + "|")
+    else:
+        print("  ".join("-" * w for w in widths))
     for row in cells[1:]:
         print(line(row))
     if note:
-        print(note)
+        print(f"\n{note}" if _markdown else note)
 
 
 def _cell(value: object) -> str:

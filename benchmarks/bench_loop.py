@@ -47,6 +47,7 @@ from _common import (
     ratio,
     repeat,
     set_clock,
+    set_markdown,
     standard_configs,
     trilane_config,
     watchdog_configs,
@@ -419,8 +420,10 @@ def main(argv: list[str] | None = None) -> int:
         help="time the throughput benchmarks by wall clock (default) or by this process's CPU time, "
         "which a busy machine disturbs less (latency is always wall clock)",
     )
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     args = parser.parse_args(argv)
     set_clock(args.clock)
+    set_markdown(args.markdown)
     unknown = [b for b in args.benches if b not in BENCHES]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
