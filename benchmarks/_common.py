@@ -246,40 +246,37 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
+def _git(repo: Path, *args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, check=False, cwd=repo, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
 def machine_note() -> str:
-    """One line about where and on what the numbers were taken."""
+    """One line about where and on what the numbers were taken, and which trilane source ran."""
     try:
         import trilane
 
         version = trilane.__version__
+        package = Path(trilane.__file__).resolve().parent
     except ImportError:  # pragma: no cover - benchmarks run with trilane installed
-        version = "?"
-    commit = "?"
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=Path(__file__).resolve().parent.parent,
-            timeout=5,
-        )
-        if out.returncode == 0:
-            commit = out.stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=Path(__file__).resolve().parent.parent,
-            timeout=5,
-        )
-        if dirty.stdout.strip():
-            commit += " + uncommitted changes in src/"
-    except (OSError, subprocess.SubprocessError):
-        pass
+        return "trilane is not importable"
+    repo = Path(__file__).resolve().parent.parent
+    if package == repo / "src" / "trilane":
+        source = f"this repo @ {_git(repo, 'rev-parse', '--short', 'HEAD') or '?'}"
+        if _git(repo, "status", "--porcelain", "--", "src"):
+            source += " + uncommitted changes in src/"
+    else:
+        # For example a clean copy of one commit (see docs/loop-benchmarks.md), with the
+        # commit's name in a COMMIT file next to its src/.
+        source = str(package)
+        marker = package.parent.parent / "COMMIT"
+        if marker.is_file():
+            source += f" ({marker.read_text().strip()})"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"python {platform.python_version()} ({platform.machine()}), {os.cpu_count()} cpus, "
-        f"load avg {load}; trilane {version} @ {commit}"
+        f"load avg {load}; trilane {version} from {source}"
     )
