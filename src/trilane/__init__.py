@@ -11,8 +11,6 @@ Layers (imports point down only; see DESIGN.md)::
 Every public name is re-exported here exactly once.
 """
 
-import importlib.metadata as _metadata
-
 from ._core._clock import Clock as Clock
 from ._core._clock import MockClock as MockClock
 from ._core._clock import MonotonicClock as MonotonicClock
@@ -60,8 +58,4 @@ from ._pools._base import PoolFuture as PoolFuture
 from ._pools._options import TaskOptions as TaskOptions
 from ._pools._process import ProcessPool as ProcessPool
 from ._pools._thread import ThreadPool as ThreadPool
-
-try:
-    __version__ = _metadata.version("trilane")
-except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+from ._version import __version__ as __version__

@@ -87,13 +87,16 @@ class GlueLoop(asyncio.SelectorEventLoop):
         queue = make_policy(policy)
         queue.bind(clock)
         self._spawn_info: TaskInfo | None = None
+        # What runs outside any task (the self-pipe, work other threads queue
+        # from no task) is charged to this loop's own record.
+        self._root = TaskInfo(0, None, "<loop>")
         self._now = perf_counter()
         self._polling = True
         super().__init__(selector)
         # internal: BaseEventLoop keeps its ready deque in _ready and its timer
         # heap in _scheduled; close() clears both and _run_once reads them.  We
         # put our own queue and heap in their place.
-        self._ready = ReadyQueue(queue, self._policy_failed)
+        self._ready = ReadyQueue(queue, self._policy_failed, self._root)
         self._timers = TimerHeap()
         self._scheduled = self._timers
 
@@ -115,13 +118,13 @@ class GlueLoop(asyncio.SelectorEventLoop):
         # internal: selector_events._process_events() hands ready readers and
         # writers to _add_callback().
         if not handle.cancelled():
-            owner = _impl(handle)._context.get(CURRENT, ROOT)  # internal: the handle's context
+            owner = _impl(handle)._context.get(CURRENT, self._root)  # internal: the handle's context
             self._ready.push((handle, owner, self._now))
 
     def _add_callback_signalsafe(self, handle: events.Handle) -> None:
         # internal: unix_events calls this from a signal handler, which may have
         # interrupted the policy mid-push, so it goes through push_threadsafe.
-        self._ready.push_threadsafe((handle, _impl(handle)._context.get(CURRENT, ROOT), perf_counter()))
+        self._ready.push_threadsafe((handle, _impl(handle)._context.get(CURRENT, self._root), perf_counter()))
         _impl(self)._write_to_self()  # internal: wakes select() through the self-pipe.
 
     def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
@@ -135,7 +138,7 @@ class GlueLoop(asyncio.SelectorEventLoop):
         handle = _impl(events.Handle(callback, args, self, context))
         if handle._source_traceback:  # internal: debug-mode creation stack
             del handle._source_traceback[-1]
-        self._ready.push((handle, handle._context.get(CURRENT, ROOT), self._now))
+        self._ready.push((handle, handle._context.get(CURRENT, self._root), self._now))
         return handle  # type: ignore[no-any-return]
 
     # -- the public scheduling calls -------------------------------------------------
@@ -163,7 +166,7 @@ class GlueLoop(asyncio.SelectorEventLoop):
         handle._source_traceback = None
         # The owner is the task whose context the callback runs in: the task
         # itself for a task's step, the scheduling task for a plain callback.
-        info = context.get(CURRENT, ROOT)
+        info = context.get(CURRENT, self._root)
         ready = self._ready
         fast = ready.fast_push
         if fast is not None:
@@ -191,7 +194,7 @@ class GlueLoop(asyncio.SelectorEventLoop):
             del handle._source_traceback[-2:]
         if self._ready.inbox:  # as in call_soon: what other threads queued earlier goes first
             self._ready.take_inbox()
-        self._ready.push((handle, handle._context.get(CURRENT, ROOT), self._now))
+        self._ready.push((handle, handle._context.get(CURRENT, self._root), self._now))
         return handle
 
     def call_soon_threadsafe(  # type: ignore[override]
@@ -206,7 +209,7 @@ class GlueLoop(asyncio.SelectorEventLoop):
         if handle._source_traceback:  # internal: drop this frame from it
             del handle._source_traceback[-1]
         # perf_counter() reads CLOCK_MONOTONIC, which every thread shares.
-        entry = (handle, handle._context.get(CURRENT, ROOT), perf_counter())
+        entry = (handle, handle._context.get(CURRENT, self._root), perf_counter())
         if loop._thread_id == threading.get_ident():
             # internal: _thread_id is the thread running the loop.  From that
             # thread this is call_soon, and keeps call_soon's order.
@@ -230,7 +233,7 @@ class GlueLoop(asyncio.SelectorEventLoop):
         timer = _impl(events.TimerHandle(when, callback, args, self, context))
         if timer._source_traceback:  # internal: drop this frame from it
             del timer._source_traceback[-1]
-        self._timers.push(timer, timer._context.get(CURRENT, ROOT))
+        self._timers.push(timer, timer._context.get(CURRENT, self._root))
         timer._scheduled = True  # internal: see _timer_handle_cancelled
         return timer  # type: ignore[no-any-return]
 
@@ -253,9 +256,9 @@ class GlueLoop(asyncio.SelectorEventLoop):
                 try:
                     context.run(CURRENT.set, record)
                 except RuntimeError:  # the context is entered right now: leave it alone
-                    record = ROOT
+                    record = self._root
             given = super().create_task(coro, name=name, context=context)
-            if record is not ROOT:  # so that set_priority() and task_stats() see the charged record
+            if record is not self._root:  # so that set_priority() and task_stats() see the charged record
                 setattr(given, INFO_ATTR, record)
             return given
         info = self._spawn_info

@@ -46,9 +46,16 @@ class ReadyQueue:
         "pop",
         "push",
         "push_threadsafe",
+        "root",
     )
 
-    def __init__(self, policy: Policy[Any], on_failure: Callable[[BaseException, Policy[Any], bool], None]) -> None:
+    def __init__(
+        self,
+        policy: Policy[Any],
+        on_failure: Callable[[BaseException, Policy[Any], bool], None],
+        root: TaskInfo = ROOT,
+    ) -> None:
+        self.root = root
         self.inbox: deque[Entry] = deque()
         self.high_water = 0
         self._on_failure = on_failure
@@ -111,7 +118,7 @@ class ReadyQueue:
 
     def append(self, handle: Handle) -> None:
         """Queue *handle* on behalf of no task (asyncio's ``_ready.append``)."""
-        self.push((handle, ROOT, 0.0))
+        self.push((handle, self.root, 0.0))
 
     def clear(self) -> None:
         """Drop every queued entry (asyncio calls this from ``close()``)."""
