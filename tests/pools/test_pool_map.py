@@ -131,3 +131,16 @@ def test_closing_a_process_map_early_kills_its_running_work(no_leaks: None) -> N
         assert_pids_gone(pids, within=5)
         assert time.monotonic() - t0 < 5
         assert pool.submit(_tasks.inc, 1).result(timeout=10) == 2
+
+
+def test_crash_in_a_chunk_fails_that_chunk_and_requeues_the_one_sent_ahead(no_leaks: None) -> None:
+    with trilane.ProcessPool(2) as pool:
+        got: list[int] = []
+        with pytest.raises(trilane.WorkerCrashed) as info:
+            for r in pool.map(_tasks.poison_or_inc, range(400), chunksize=4):
+                got.append(r)
+        assert got == list(range(1, 13))  # items 0..11; the chunk 12..15 held the poison
+        assert "items 12..15" in str(info.value)
+        # Chunks queued behind the crashed one were not lost: a fresh map still runs everything.
+        assert list(pool.map(_tasks.inc, range(400), chunksize=4)) == list(range(1, 401))
+        assert pool.crashed_workers == 1

@@ -115,6 +115,7 @@ class Task:
     """One queued unit of work (a call, or a chunk of a map)."""
 
     __slots__ = (
+        "ahead",
         "args",
         "attempts",
         "crashes",
@@ -151,6 +152,7 @@ class Task:
         self.desc = desc
         self.owner = TaskInfo(options.priority, options.group, options.name or "")
         self.packed: Any = None
+        self.ahead = False  # may be queued behind a running task (ProcessPool map chunks)
         self.attempts = 1
         self.crashes = 0
         self.deadline: float | None = None

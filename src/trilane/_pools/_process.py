@@ -58,6 +58,7 @@ from .._core._errors import PoolShutdown, Quarantined, TaskTimeout, WorkerCrashe
 from .._core._policies import Policy
 from . import _wire
 from ._base import PoolBase, PoolFuture, Task, settle
+from ._map import run_chunk
 from ._options import TaskOptions
 from ._worker import worker_main
 
@@ -135,7 +136,20 @@ MANAGER = -1
 
 
 class _Worker:
-    __slots__ = ("conn", "kill_at", "pid", "probe", "proc", "reader", "state", "stop_at", "task", "waiter")
+    __slots__ = (
+        "conn",
+        "kill_at",
+        "next",
+        "pid",
+        "probe",
+        "proc",
+        "reader",
+        "sent",
+        "state",
+        "stop_at",
+        "task",
+        "waiter",
+    )
 
     def __init__(self, proc: Any, conn: mpc.Connection) -> None:
         self.proc = proc
@@ -143,6 +157,8 @@ class _Worker:
         self.pid: int = proc.pid
         self.state = STARTING
         self.task: Task | None = None
+        self.next: Task | None = None  # sent ahead; runs after ``task``
+        self.sent = 0
         self.kill_at: float | None = None
         self.stop_at: float | None = None
         self.reader: int | None = None  # who is reading conn now: MANAGER, a thread id, or nobody
@@ -200,6 +216,7 @@ class ProcessPool(PoolBase):
         self._manager: threading.Thread | None = None
         self._poller: _Poller | None = None
         self._deferred_exits: list[_Worker] = []
+        self._held: Task | None = None  # popped from the policy, waiting for a worker
         self._housekeep = False
         self._wake_r, self._wake_w = -1, -1
         self._broken: str | None = None
@@ -226,6 +243,7 @@ class ProcessPool(PoolBase):
         if self._shutdown:
             raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
         task.packed = _wire.dumps_call(fn, args, kwargs, task.describe)
+        task.ahead = fn is run_chunk and options.timeout is None
         fut._cancel_running = self._cancel_running
         fut._direct_wait = self._direct_wait
         with self._lock:
@@ -239,7 +257,7 @@ class ProcessPool(PoolBase):
             self._policy.push(task, task.owner)
             if self._manager is None:
                 self._start_manager_locked()
-            elif self._idle:
+            else:
                 self._dispatch_locked()
         return fut
 
@@ -257,31 +275,80 @@ class ProcessPool(PoolBase):
             pass  # already awake, or closed at shutdown
 
     def _dispatch_locked(self) -> None:
-        """Send queued tasks to idle workers.  Called with the lock held."""
+        """Send queued tasks to idle workers, then one more to each busy one.
+
+        Called with the lock held.  The second task (``w.next``) waits in the
+        worker's socket buffer, so the worker starts it the moment it sends
+        the first reply instead of idling for a round trip through the
+        parent.  Only small calls are sent ahead (they must fit the socket
+        buffer, or the send would block under the lock), and never past
+        ``max_tasks_per_worker``.
+        """
         policy = self._policy
-        while self._idle and len(policy):
-            task = policy.pop()
+        while self._held is not None or len(policy):
+            task = self._held or policy.pop()
+            self._held = None
+            w = self._idle.popleft() if self._idle else self._ahead_candidate(task)
+            if w is None:
+                self._held = task  # next in line; it goes to the next free worker
+                return
             fut = task.future
             if not task.started:
                 if not fut.set_running_or_notify_cancel():
+                    if w.state == IDLE:
+                        self._idle.appendleft(w)
                     continue
                 task.started = True
-            w = self._idle.popleft()
             assert w.conn is not None
             try:
                 _wire.send_frame(w.conn, _wire.TASK, task.id, task.packed)
             except (OSError, ValueError):
-                # It died between READY and now; its sentinel will fire.  Requeue.
-                w.state = DYING
-                self._policy.push(task, task.owner)
+                # It died meanwhile; its sentinel will fire.  Requeue.
+                if w.state == IDLE:
+                    w.state = DYING
+                policy.push(task, task.owner)
                 continue
-            w.state = BUSY
-            w.task = task
+            w.sent += 1
             fut.worker_pid = w.pid
-            task.started_at = time.monotonic()
-            if task.options.timeout is not None:
-                task.deadline = task.started_at + task.options.timeout
-                self._wake()
+            if w.state == BUSY:
+                w.next = task  # starts when the current task's reply arrives
+            else:
+                w.state = BUSY
+                self._start_locked(w, task)
+
+    def _queued(self) -> int:
+        return len(self._policy) + (self._held is not None)
+
+    def _drain_locked(self) -> list[Task]:
+        tasks = [] if self._held is None else [self._held]
+        self._held = None
+        tasks += self._policy.drain()
+        return tasks
+
+    def _ahead_candidate(self, task: Task) -> _Worker | None:
+        # Only map chunks (small, sized for ~20 ms) queue behind a running task,
+        # and only while no worker is starting: a long call sent ahead could wait
+        # behind another long call while a fresh worker sits idle.
+        if not task.ahead or not _fits_ahead(task):
+            return None
+        if any(w.state == STARTING for w in self._workers.values()):
+            return None
+        for w in self._workers.values():
+            if (
+                w.state == BUSY
+                and w.next is None
+                and w.task is not None
+                and (self._max_tasks is None or w.sent < self._max_tasks)
+            ):
+                return w
+        return None
+
+    def _start_locked(self, w: _Worker, task: Task) -> None:
+        w.task = task
+        task.started_at = time.monotonic()
+        if task.options.timeout is not None:
+            task.deadline = task.started_at + task.options.timeout
+            self._wake()
 
     # -- the direct path ---------------------------------------------------------------
     def _direct_wait(self, fut: PoolFuture[Any], timeout: float | None) -> None:
@@ -340,6 +407,9 @@ class ProcessPool(PoolBase):
                     self._kill_locked(w, self._cancel_grace)
                     self._wake()
                     return True
+                if w.next is not None and w.next.future is fut:
+                    w.next.killed = True  # not started yet: its reply will be dropped
+                    return True
         return False
 
     def _kill_locked(self, w: _Worker, grace: float) -> None:
@@ -365,7 +435,7 @@ class ProcessPool(PoolBase):
             self._spawn_missing()
             while True:
                 with self._lock:
-                    if self._shutdown and not self._workers and not len(self._policy):
+                    if self._shutdown and not self._workers and not self._queued():
                         return
                     timeout = self._next_timeout_locked()
                     if self._deferred_exits:
@@ -409,8 +479,9 @@ class ProcessPool(PoolBase):
         with self._lock:
             self._broken = f"the pool's manager thread failed: {exc!r}"
             self._shutdown = True
-            tasks = list(self._policy.drain())
+            tasks = self._drain_locked()
             tasks += [w.task for w in self._workers.values() if w.task is not None]
+            tasks += [w.next for w in self._workers.values() if w.next is not None]
         for task in tasks:
             if task.started or task.future.set_running_or_notify_cancel():
                 settle(task.future, exc=PoolShutdown(f"{task.describe()} was lost: {self._broken}"))
@@ -492,15 +563,20 @@ class ProcessPool(PoolBase):
                 return  # a result from a worker we already gave up on
             w.task = None
             self._charge(task, time.monotonic() - task.started_at)
-            if task.killed or w.state == DYING:
+            if w.state == DYING:
                 return
             if kind in (_wire.OK_RETIRE, _wire.ERR_RETIRE):
                 w.state = RETIRING
+            elif w.next is not None:
+                nxt, w.next = w.next, None
+                self._start_locked(w, nxt)
             else:
                 w.state = IDLE
                 self._idle.append(w)
             self._dispatch_locked()
             self._stop_idle_if_done_locked()
+        if task.killed:
+            return  # cancelled while it waited behind another task: drop the reply
         result: Any = None
         exc: BaseException | None = None
         try:
@@ -545,6 +621,11 @@ class ProcessPool(PoolBase):
             if w in self._idle:
                 self._idle.remove(w)
             task, w.task = w.task, None
+            nxt, w.next = w.next, None
+            if nxt is not None and not nxt.killed and not self._shutdown:
+                self._policy.push(nxt, nxt.owner)  # never started: not its fault
+            elif nxt is not None and not nxt.killed:
+                failed.append((nxt, PoolShutdown(f"{nxt.describe()} was not run: the pool shut down")))
             if task is not None and not task.killed:
                 self.crashed_workers += 1
                 task.crashes += 1
@@ -600,7 +681,7 @@ class ProcessPool(PoolBase):
     def _on_init_error(self, exc: BaseException) -> None:
         with self._lock:
             self._broken = f"the pool's initializer failed in a worker: {exc!r}"
-            pending = list(self._policy.drain())
+            pending = self._drain_locked()
             self._shutdown = True
             for w in self._workers.values():
                 if w.state in (IDLE, STARTING):
@@ -610,7 +691,7 @@ class ProcessPool(PoolBase):
                 settle(task.future, exc=exc)
 
     def _stop_idle_if_done_locked(self) -> None:
-        if not self._shutdown or len(self._policy):
+        if not self._shutdown or self._queued():
             return
         for w in list(self._idle):
             assert w.conn is not None
@@ -628,7 +709,7 @@ class ProcessPool(PoolBase):
                 self._stop_idle_if_done_locked()
                 live = sum(1 for w in self._workers.values() if w.state in (STARTING, IDLE, BUSY))
                 # After shutdown(), queued work still needs workers to run on.
-                if live >= self._max_workers or (self._shutdown and (self._broken or not len(self._policy))):
+                if live >= self._max_workers or (self._shutdown and (self._broken or not self._queued())):
                     return
             self._spawn_one()
 
@@ -687,8 +768,12 @@ class ProcessPool(PoolBase):
         with self._lock:
             self._shutdown = True
             if cancel_futures:
-                cancelled = list(self._policy.drain())
+                cancelled = self._drain_locked()
                 for w in list(self._workers.values()):
+                    if w.next is not None:
+                        w.next.killed = True
+                        running.append(w.next.future)
+                        w.next = None
                     if w.state == BUSY and w.task is not None:
                         running.append(w.task.future)
                         self._kill_locked(w, min(self._term_grace, SHUTDOWN_GRACE))
@@ -708,8 +793,17 @@ class ProcessPool(PoolBase):
     def __repr__(self) -> str:
         return (
             f"<ProcessPool workers={self._max_workers} start_method={self.start_method!r} "
-            f"live={len(self._workers)} queued={len(self._policy)}{' shutdown' if self._shutdown else ''}>"
+            f"live={len(self._workers)} queued={self._queued()}{' shutdown' if self._shutdown else ''}>"
         )
+
+
+#: Largest call sent ahead to a busy worker: well under a Unix socket's send buffer.
+AHEAD_LIMIT = 128 * 1024
+
+
+def _fits_ahead(task: Task) -> bool:
+    data, buffers = task.packed
+    return not buffers and len(data) <= AHEAD_LIMIT
 
 
 def _digest(task: Task) -> bytes:
