@@ -186,3 +186,25 @@ def test_every_policy_finishes_the_same_work(policy: str) -> None:
         return list(await asyncio.gather(*tasks))
 
     assert run(main(), policy) == list(range(60))
+
+
+def test_stats_false_runs_the_same_and_charges_nothing() -> None:
+    order: list[int] = []
+
+    async def worker(i: int) -> None:
+        for _ in range(3):
+            order.append(i)
+            await asyncio.sleep(0)
+
+    async def main() -> trilane.TaskStats:
+        await asyncio.gather(*(worker(i) for i in range(3)))
+        return trilane.task_stats()
+
+    with asyncio.Runner(loop_factory=lambda: trilane.new_event_loop(stats=False)) as runner:
+        stats = runner.run(main())
+        loop = runner.get_loop()
+        assert isinstance(loop, trilane.Loop)
+        with pytest.raises(ValueError, match="stats=False"):
+            loop.set_block_hook(trilane.Watchdog())
+    assert order == [0, 1, 2] * 3
+    assert stats.steps == 0 and stats.run_time == 0.0

@@ -76,7 +76,10 @@ class Loop(GlueLoop):
     ``policy`` is a name (``"fifo"``, ``"priority"``, ``"fair"``,
     ``"round_robin"``) or a :class:`trilane.Policy` instance, which then
     belongs to this loop alone.  ``clock`` is a :class:`trilane.Clock`; pass a
-    :class:`trilane.MockClock` to run timers on virtual time.
+    :class:`trilane.MockClock` to run timers on virtual time.  ``stats=False``
+    turns off the per-callback timing behind :func:`trilane.task_stats` and
+    the watchdog under the ``fifo`` policy (it costs about 10% of a bare task
+    switch); policies with a time slice still time their callbacks.
 
     Everything else is asyncio's ``SelectorEventLoop``: transports, servers,
     subprocesses, SSL, signals and executors all work unchanged.
@@ -95,8 +98,10 @@ class Loop(GlueLoop):
         *,
         policy: Policy[Any] | str = "fifo",
         clock: Clock | None = None,
+        stats: bool = True,
     ) -> None:
         self._clock: Clock = MonotonicClock() if clock is None else clock
+        self._timed = bool(stats)
         self._ticks = 0
         self._callbacks = 0
         self._lost: BaseException | None = None
@@ -138,7 +143,7 @@ class Loop(GlueLoop):
         if count:
             try:
                 self._callbacks += run_batch(
-                    self, ready.pop, count, ready.policy.slice, ready.charge, self._slow, self._on_slow
+                    self, ready.pop, count, ready.policy.slice, ready.charge, self._slow, self._on_slow, self._timed
                 )
             except Exception as exc:  # only the policy's pop() or charge() can raise here
                 ready.replace_policy(exc)
@@ -181,6 +186,8 @@ class Loop(GlueLoop):
 
     def set_block_hook(self, hook: BlockHook | None) -> None:
         """Install (or, with ``None``, remove) the watchdog that watches this loop."""
+        if hook is not None and not self._timed:
+            raise ValueError("a loop made with stats=False times no callback, so no watchdog can watch it")
         self._block_hook = hook
         self._slow = math.inf if hook is None else hook.threshold
 
@@ -214,9 +221,13 @@ class Loop(GlueLoop):
         )
 
 
-def new_event_loop(*, policy: Policy[Any] | str = "fifo", clock: Clock | None = None) -> Loop:
-    """Return a new :class:`Loop`; use it as ``asyncio.Runner(loop_factory=trilane.new_event_loop)``."""
-    return Loop(policy=policy, clock=clock)
+def new_event_loop(*, policy: Policy[Any] | str = "fifo", clock: Clock | None = None, stats: bool = True) -> Loop:
+    """Return a new :class:`Loop`; use it as ``asyncio.Runner(loop_factory=trilane.new_event_loop)``.
+
+    ``stats=False`` skips timing callbacks under the ``fifo`` policy (no run
+    or wait times, no watchdog), for about 10% more task switches per second.
+    """
+    return Loop(policy=policy, clock=clock, stats=stats)
 
 
 _UNSET: Final[Any] = object()
