@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures as cf
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import _tasks
@@ -94,6 +95,10 @@ def test_exit_waits_for_submitted_work(executor: cf.Executor) -> None:
 def test_cancel_a_pending_future(thread_executor: cf.Executor) -> None:
     gate = threading.Event()
     blockers = [thread_executor.submit(gate.wait, 10) for _ in range(2)]
+    deadline = time.monotonic() + 10
+    while not all(b.running() for b in blockers):  # both threads busy: the next task must wait
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
     pending = thread_executor.submit(_tasks.inc, 1)
     assert pending.cancel() is True
     assert pending.cancelled()

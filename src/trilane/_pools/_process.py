@@ -299,8 +299,9 @@ class ProcessPool(PoolBase):
                         self._idle.appendleft(w)
                     continue
                 task.started = True
-            assert w.conn is not None
             try:
+                if w.conn is None:
+                    raise OSError("the worker's pipe is closed")
                 _wire.send_frame(w.conn, _wire.TASK, task.id, task.packed)
             except (OSError, ValueError):
                 # It died meanwhile; its sentinel will fire.  Requeue.
@@ -336,6 +337,7 @@ class ProcessPool(PoolBase):
         for w in self._workers.values():
             if (
                 w.state == BUSY
+                and w.conn is not None
                 and w.next is None
                 and w.task is not None
                 and (self._max_tasks is None or w.sent < self._max_tasks)
@@ -594,6 +596,11 @@ class ProcessPool(PoolBase):
     def _forget_conn_locked(self, w: _Worker) -> None:
         if w.conn is None:
             return
+        # Its pipe hit EOF: the process is exiting.  Send it nothing more.
+        if w in self._idle:
+            self._idle.remove(w)
+        if w.state in (STARTING, IDLE):
+            w.state = DYING
         if self._poller is not None:
             self._poller.remove(w.conn.fileno())
         w.conn.close()
