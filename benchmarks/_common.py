@@ -114,6 +114,17 @@ def trilane_config(policy: str) -> LoopConfig:
     return LoopConfig(f"trilane {policy}", partial(_run_with_factory, factory), trilane=True, policy=policy)
 
 
+def stats_off_configs(policy: str = "fifo") -> list[LoopConfig]:
+    """trilane with per-callback timing off (``new_event_loop(stats=False)``), if this trilane has the option."""
+    import trilane
+
+    if "stats" not in inspect.signature(trilane.new_event_loop).parameters:
+        return []
+    make: Any = trilane.new_event_loop  # typed loosely: older trilanes have no stats parameter
+    factory = partial(make, policy=policy, stats=False)
+    return [LoopConfig(f"trilane {policy} stats=off", partial(_run_with_factory, factory), trilane=True, policy=policy)]
+
+
 def watchdog_configs(policy: str = "fifo") -> list[LoopConfig]:
     """trilane with its watchdog off and on, through ``trilane.run(..., watchdog=...)``.
 
