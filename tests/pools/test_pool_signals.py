@@ -97,3 +97,16 @@ def test_rss_script_detects_a_list_input() -> None:
     grew = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert grew > 100
     assert os.cpu_count()
+
+
+def test_interpreter_exits_without_shutdown(no_leaks: None) -> None:
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "no_shutdown.py")],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    ).stdout.split("\n")
+    pids = {int(p) for p in out[0].split()[1:]}
+    assert out[1] == "2"
+    assert_pids_gone(pids, within=5)

@@ -169,9 +169,19 @@ class Task:
 
 
 _live_pools: weakref.WeakSet[PoolBase] = weakref.WeakSet()
+_exit_hook_registered = False
 
 
-@atexit.register
+def _register_exit_hook() -> None:
+    # Registered when the first pool is made, so it runs *before*
+    # multiprocessing's own exit hook (atexit is last-in, first-out), which
+    # would otherwise join our idle worker processes forever.
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        _exit_hook_registered = True
+        atexit.register(_shutdown_at_exit)
+
+
 def _shutdown_at_exit() -> None:
     # The program is ending: nobody can read the results any more, so stop
     # the work rather than hang on it (and leave no orphan processes).
@@ -195,6 +205,7 @@ class PoolBase(Executor):
         self._policy.bind(time.monotonic)
         self._lock = threading.Lock()
         self._shutdown = False
+        _register_exit_hook()
         _live_pools.add(self)
 
     @property

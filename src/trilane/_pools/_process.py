@@ -44,6 +44,7 @@ import hashlib
 import itertools
 import multiprocessing
 import multiprocessing.connection as mpc
+import multiprocessing.util  # its exit hook must be registered before ours (see _base)
 import os
 import select
 import signal
