@@ -7,6 +7,7 @@ Modules, one concept each:
 * ``_map``      lazy, bounded, auto-chunked map
 * ``_thread``   ThreadPool (threads, deadlines, lost-thread accounting)
 * ``_process``  ProcessPool (the manager thread that supervises workers)
+* ``_poller``   the manager's epoll set, with muting for direct readers
 * ``_worker``   the loop inside a worker process
 * ``_wire``     framing and pickling (protocol 5, out-of-band buffers)
 """
