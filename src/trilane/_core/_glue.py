@@ -28,6 +28,7 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import math
 import threading
@@ -287,6 +288,18 @@ class GlueLoop(asyncio.SelectorEventLoop):
             del task._source_traceback[-1]
         setattr(task, INFO_ATTR, info)
         return task
+
+    def set_default_executor(self, executor: Any) -> None:
+        """Use *executor* for ``run_in_executor(None, ...)``: any ``concurrent.futures.Executor``.
+
+        asyncio 3.11 takes only a ``ThreadPoolExecutor``; trilane's pools (and
+        any other executor) are just as good a default here.
+        """
+        if not isinstance(executor, concurrent.futures.Executor):
+            raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
+        # internal: _default_executor is what run_in_executor(None, ...) and
+        # shutdown_default_executor() use.
+        _impl(self)._default_executor = executor
 
     # -- helpers for Loop._tick ------------------------------------------------------
 
