@@ -62,6 +62,7 @@ class PoolFuture(Future[T]):
         self.worker_pid = None
         self._cancel_running: Callable[[PoolFuture[Any]], bool] | None = None
         self._direct_wait: Callable[[PoolFuture[Any], float | None], None] | None = None
+        self._pool_task: Any = None  # the pool's Task record, for cancel()
 
     def result(self, timeout: float | None = None) -> T:
         """Return the result, waiting up to *timeout* seconds (see ``Future.result``)."""

@@ -193,6 +193,7 @@ class ProcessPool(PoolBase):
         task.ahead = fn is run_chunk and options.timeout is None
         fut._cancel_running = self._cancel_running
         fut._direct_wait = self._direct_wait
+        fut._pool_task = task
         with self._lock:
             if self._shutdown:
                 raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
@@ -235,6 +236,8 @@ class ProcessPool(PoolBase):
         while self._held is not None or len(policy):
             task = self._held or policy.pop()
             self._held = None
+            if task.killed:
+                continue  # cancelled while it waited for another attempt
             w = self._idle.popleft() if self._idle else self._ahead_candidate(task)
             if w is None:
                 self._held = task  # next in line; it goes to the next free worker
@@ -251,9 +254,10 @@ class ProcessPool(PoolBase):
                     raise OSError("the worker's pipe is closed")
                 _wire.send_frame(w.conn, _wire.TASK, task.id, task.packed)
             except (OSError, ValueError):
-                # It died meanwhile; its sentinel will fire.  Requeue.
-                if w.state == IDLE:
-                    w.state = DYING
+                # It died meanwhile; its sentinel will fire and report the task
+                # it was running.  Never pick it again (or this loop would spin
+                # on the broken pipe), and requeue the task we could not send.
+                w.state = DYING
                 policy.push(task, task.owner)
                 continue
             w.sent += 1
@@ -359,11 +363,20 @@ class ProcessPool(PoolBase):
                 if w.next is not None and w.next.future is fut:
                     w.next.killed = True  # not started yet: its reply will be dropped
                     return True
+            task = fut._pool_task
+            if task is not None and task.started and not task.killed and not fut.done():
+                task.killed = True  # queued again (a retry, or sent back unstarted): never run it
+                return True
         return False
 
     def _kill_locked(self, w: _Worker, grace: float) -> None:
         if w.task is not None:
             w.task.killed = True
+        if w.next is not None:
+            # Sent ahead but never started: it goes back to the queue, unblamed.
+            if not w.next.killed:
+                self._policy.push(w.next, w.next.owner)
+            w.next = None
         if w in self._idle:
             self._idle.remove(w)
         w.state = DYING
@@ -513,8 +526,12 @@ class ProcessPool(PoolBase):
             w.task = None
             self._charge(task, time.monotonic() - task.started_at)
             if w.state == DYING:
-                return
-            if kind in (_wire.OK_RETIRE, _wire.ERR_RETIRE):
+                # Being killed, or its pipe broke: it gets no more work, but a
+                # reply it finished before that still counts (unless we killed
+                # the task, whose future has already ended).
+                if w.next is not None and not w.next.killed:
+                    w.task, w.next = w.next, None  # on_exit re-queues or reports it
+            elif kind in (_wire.OK_RETIRE, _wire.ERR_RETIRE):
                 w.state = RETIRING
             elif w.next is not None:
                 nxt, w.next = w.next, None
@@ -525,7 +542,7 @@ class ProcessPool(PoolBase):
             self._dispatch_locked()
             self._stop_idle_if_done_locked()
         if task.killed:
-            return  # cancelled while it waited behind another task: drop the reply
+            return  # its future already ended (timeout, cancel): drop the reply
         result: Any = None
         exc: BaseException | None = None
         try:
@@ -576,10 +593,8 @@ class ProcessPool(PoolBase):
                 self._idle.remove(w)
             task, w.task = w.task, None
             nxt, w.next = w.next, None
-            if nxt is not None and not nxt.killed and not self._shutdown:
+            if nxt is not None and not nxt.killed:
                 self._policy.push(nxt, nxt.owner)  # never started: not its fault
-            elif nxt is not None and not nxt.killed:
-                failed.append((nxt, PoolShutdown(f"{nxt.describe()} was not run: the pool shut down")))
             if task is not None and not task.killed:
                 self.crashed_workers += 1
                 task.crashes += 1
