@@ -62,7 +62,10 @@ class PoolFuture(Future[T]):
         self.worker_pid = None
         self._cancel_running: Callable[[PoolFuture[Any]], bool] | None = None
         self._direct_wait: Callable[[PoolFuture[Any], float | None], None] | None = None
-        self._pool_task: Any = None  # the pool's Task record, for cancel()
+        # A weak reference to the pool's Task record, for cancel(): a strong one
+        # would make a future<->task cycle that only the GC frees (and a long
+        # map would hold every chunk's data until it ran).
+        self._pool_task: Callable[[], Any] | None = None
 
     def result(self, timeout: float | None = None) -> T:
         """Return the result, waiting up to *timeout* seconds (see ``Future.result``)."""
@@ -116,6 +119,7 @@ class Task:
     """One queued unit of work (a call, or a chunk of a map)."""
 
     __slots__ = (
+        "__weakref__",
         "ahead",
         "args",
         "attempts",

@@ -51,6 +51,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -193,7 +194,7 @@ class ProcessPool(PoolBase):
         task.ahead = fn is run_chunk and options.timeout is None
         fut._cancel_running = self._cancel_running
         fut._direct_wait = self._direct_wait
-        fut._pool_task = task
+        fut._pool_task = weakref.ref(task)
         with self._lock:
             if self._shutdown:
                 raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
@@ -363,7 +364,7 @@ class ProcessPool(PoolBase):
                 if w.next is not None and w.next.future is fut:
                     w.next.killed = True  # not started yet: its reply will be dropped
                     return True
-            task = fut._pool_task
+            task = fut._pool_task() if fut._pool_task is not None else None
             if task is not None and task.started and not task.killed and not fut.done():
                 task.killed = True  # queued again (a retry, or sent back unstarted): never run it
                 return True
