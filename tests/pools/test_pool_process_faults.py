@@ -253,3 +253,18 @@ def test_stress_concurrent_waiters_and_kills(no_leaks: None) -> None:
         assert errors == []
         assert pool.crashed_workers == 5
         _still_serves(pool)
+
+
+def test_workers_that_cannot_start_break_the_pool_instead_of_hanging(tmp_path: Path) -> None:
+    # Under forkserver each worker re-imports __main__; from stdin there is no file to import, so
+    # every worker dies while starting.  The pool must give up with advice, not respawn forever.
+    import subprocess
+    import sys
+
+    script = "import trilane\nwith trilane.ProcessPool(2) as pool:\n    print(pool.submit(abs, -3).result())\n"
+    proc = subprocess.run(
+        [sys.executable, "-"], check=False, input=script, capture_output=True, text=True, timeout=50, cwd=tmp_path
+    )
+    assert proc.returncode == 1
+    assert "died while starting" in proc.stderr
+    assert "if __name__ == '__main__':" in proc.stderr

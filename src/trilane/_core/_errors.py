@@ -50,7 +50,8 @@ class NotACoroutine(TrilaneError, TypeError, ValueError):
     """
 
 
-def _describe_exit(exitcode: int | None) -> str:
+def describe_exit(exitcode: int | None) -> str:
+    """Say how a process ended: 'exit code 3', or 'SIGKILL (signal 9)' for a negative code."""
     if exitcode is None:
         return "an unknown exit status"
     if exitcode < 0:
@@ -76,7 +77,7 @@ class WorkerCrashed(TrilaneError):
         self.exitcode = exitcode
         self.attempts = attempts
         super().__init__(
-            f"worker pid {pid} died with {_describe_exit(exitcode)} while running {item}; "
+            f"worker pid {pid} died with {describe_exit(exitcode)} while running {item}; "
             "the pool replaced it. Pass retries= to retry the item, or check it for "
             "crashes (segfaults, os._exit, running out of memory)."
         )
@@ -93,7 +94,7 @@ class Quarantined(WorkerCrashed):
         TrilaneError.__init__(
             self,
             f"{item} was quarantined: it killed {attempts} workers (last: pid {pid}, "
-            f"{_describe_exit(exitcode)}), which is max_crashes, so it will not be retried. "
+            f"{describe_exit(exitcode)}), which is max_crashes, so it will not be retried. "
             "Run it alone to find out why it crashes.",
         )
 

@@ -56,7 +56,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .._core._errors import PoolShutdown, Quarantined, TaskTimeout, WorkerCrashed
+from .._core._errors import PoolShutdown, Quarantined, TaskTimeout, WorkerCrashed, describe_exit
 from .._core._policies import Policy
 from . import _wire
 from ._base import PoolBase, PoolFuture, Task, settle
@@ -68,6 +68,7 @@ from ._worker import worker_main
 __all__ = ["ProcessPool", "default_start_method"]
 
 STARTING, IDLE, BUSY, RETIRING, STOPPING, DYING = "starting", "idle", "busy", "retiring", "stopping", "dying"
+_MAX_START_FAILURES = 3
 #: SIGTERM-to-SIGKILL grace used by shutdown(cancel_futures=True) and Ctrl-C.
 SHUTDOWN_GRACE = 0.25
 #: A worker that was told to stop and is still alive this long after is killed.
@@ -93,6 +94,7 @@ class _Worker:
         "proc",
         "reader",
         "sent",
+        "started",
         "state",
         "stop_at",
         "task",
@@ -104,6 +106,7 @@ class _Worker:
         self.conn: mpc.Connection | None = conn
         self.pid: int = proc.pid
         self.state = STARTING
+        self.started = False  # it sent READY
         self.task: Task | None = None
         self.next: Task | None = None  # sent ahead; runs after ``task``
         self.sent = 0
@@ -168,6 +171,9 @@ class ProcessPool(PoolBase):
         self._housekeep = False
         self._wake_r, self._wake_w = -1, -1
         self._broken: str | None = None
+        # Workers in a row that died before they were ready: past _MAX_START_FAILURES
+        # the pool is broken, rather than starting doomed workers forever.
+        self._start_failures = 0
         self._crashes: dict[bytes, int] = {}  # digest of a call -> workers it killed
         self._cancel_grace = self._term_grace
         self.crashed_workers = 0
@@ -508,6 +514,8 @@ class ProcessPool(PoolBase):
                 w.reader = None
                 if w.state == STARTING:
                     w.state = IDLE
+                    w.started = True
+                    self._start_failures = 0
                     self._idle.append(w)
                     self._dispatch_locked()
                     self._stop_idle_if_done_locked()
@@ -588,6 +596,10 @@ class ProcessPool(PoolBase):
         w.proc.join(1.0)
         code = w.proc.exitcode
         failed: list[tuple[Task, BaseException]] = []
+        if not w.started and not self._shutdown:
+            self._start_failures += 1
+            if self._start_failures >= _MAX_START_FAILURES:
+                self._on_start_failure(w.pid, code)
         with self._lock:
             self._workers.pop(id(w), None)
             if w in self._idle:
@@ -647,6 +659,22 @@ class ProcessPool(PoolBase):
                     "and replaced. Raise the timeout if the work needs longer.",
                 ),
             )
+
+    def _on_start_failure(self, pid: int | None, code: int | None) -> None:
+        method = self._ctx.get_start_method()
+        hint = (
+            f"With the {method!r} start method each worker imports the main module again: run the program "
+            "from a file whose top level is guarded by `if __name__ == '__main__':` (not from stdin or "
+            "`python -c`), and make sure it imports cleanly."
+            if method != "fork"
+            else "Check the worker's stderr for the reason."
+        )
+        self._on_init_error(
+            PoolShutdown(
+                f"{_MAX_START_FAILURES} worker processes in a row died while starting (last: pid {pid}, "
+                f"{describe_exit(code)}), so the ProcessPool gave up. {hint}"
+            )
+        )
 
     def _on_init_error(self, exc: BaseException) -> None:
         with self._lock:
