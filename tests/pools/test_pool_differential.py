@@ -118,17 +118,7 @@ def test_shutdown_cancel_futures_cancels_pending(thread_executor: cf.Executor) -
     assert all(f.cancelled() for f in pending)
 
 
-_LOOP_CHECKS_TYPE = trilane.Loop.set_default_executor is asyncio.BaseEventLoop.set_default_executor
-
-
 @pytest.mark.parametrize("kind", ["thread", "process"])
-@pytest.mark.xfail(
-    _LOOP_CHECKS_TYPE,
-    raises=TypeError,
-    strict=True,
-    reason="trilane.Loop still inherits asyncio's set_default_executor, which accepts only a "
-    "ThreadPoolExecutor; the loop must accept any concurrent.futures.Executor",
-)
 def test_pool_as_the_default_executor_of_a_trilane_loop(no_leaks: None, kind: str) -> None:
     pool = trilane.ThreadPool(2) if kind == "thread" else trilane.ProcessPool(2)
 
