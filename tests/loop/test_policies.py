@@ -120,7 +120,7 @@ def test_round_robin_trace_on_loop() -> None:
 
 
 def test_fair_limits_sleeper_credit() -> None:
-    p: FairPolicy[str] = FairPolicy(sleeper_credit=0.005)
+    p: FairPolicy[str] = FairPolicy(sleeper_credit=0.005, start_debit=0.0)
     busy, sleeper = TaskInfo(0), TaskInfo(0)
     busy.run_time = 1.0
     p.push("busy", busy)
@@ -158,3 +158,13 @@ def test_fair_runs_one_granule_in_push_order() -> None:
     assert drain(p) == ["a", "b"]
     with pytest.raises(ValueError, match="granularity"):
         FairPolicy(granularity=0)
+
+
+def test_fair_places_new_owners_behind_by_weight() -> None:
+    p: FairPolicy[str] = FairPolicy(sleeper_credit=0.0, start_debit=0.001)
+    crowd = [TaskInfo(0) for _ in range(3)]
+    urgent = TaskInfo(10)
+    for i, owner in enumerate(crowd):
+        p.push(f"low{i}", owner)
+    p.push("urgent", urgent)  # new too, but its debit is 1 ms / 1.25**10
+    assert drain(p)[0] == "urgent"

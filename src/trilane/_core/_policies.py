@@ -192,7 +192,8 @@ class FairPolicy(Policy[T]):
     priority-10 owner gets about 9.3 times the CPU of a priority-0 one when
     both always have work.  An owner that comes back after sleeping starts no
     more than ``sleeper_credit`` behind the smallest vruntime in the queue, so
-    sleeping banks no unbounded credit.  The vruntime is derived from the
+    sleeping banks no unbounded credit.  A new owner starts ``start_debit``
+    (1 ms) divided by its weight *behind* that minimum.  The vruntime is derived from the
     ``run_time`` the engine charges, at push time, so the policy needs no
     per-step ``charge()`` call; a change of priority rescales the owner's
     whole history.
@@ -206,11 +207,12 @@ class FairPolicy(Policy[T]):
     name = "fair"
     slice = 0.001
 
-    def __init__(self, sleeper_credit: float = 0.005, granularity: float = 0.0001) -> None:
+    def __init__(self, sleeper_credit: float = 0.005, granularity: float = 0.0001, start_debit: float = 0.001) -> None:
         super().__init__()
         if not granularity > 0:
             raise ValueError(f"granularity must be > 0 seconds, got {granularity!r}")
         self.sleeper_credit = sleeper_credit
+        self.start_debit = start_debit
         self.granularity = granularity
         self._steps: dict[int, deque[T]] = {}  # vruntime step -> FIFO of items
         self._order: list[int] = []  # heap of the steps in _steps
@@ -222,6 +224,11 @@ class FairPolicy(Policy[T]):
         if scale is None:
             scale = 1.0 / _weight(owner.priority)
         vruntime = owner.run_time * scale + owner.vruntime  # owner.vruntime holds the sleeper offset
+        if vruntime == 0.0 and owner.steps == 0:
+            # A new owner starts just behind the queue's minimum, by start_debit
+            # weighted by its priority (as CFS places new tasks), so a crowd of new
+            # low-priority tasks cannot all run before a high-priority one.
+            vruntime = owner.vruntime = self._min_step * self.granularity + self.start_debit * scale
         floor = self._min_step * self.granularity - self.sleeper_credit
         if vruntime < floor:
             owner.vruntime += floor - vruntime
