@@ -20,6 +20,22 @@ LOOP_FACTORIES: dict[str, LoopFactory] = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _warm_forkserver() -> Iterator[None]:
+    """Start the fork server and the resource tracker before any no_leaks snapshot.
+
+    Both live as long as the test process, so a test that starts them first
+    would otherwise see them as leaked.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver, resource_tracker
+
+    multiprocessing.get_context("forkserver")  # trilane is imported above: its preload list is set
+    forkserver.ensure_running()
+    resource_tracker.ensure_running()
+    yield
+
+
 @pytest.fixture(params=sorted(LOOP_FACTORIES))
 def loop_factory(request: pytest.FixtureRequest) -> LoopFactory:
     """Each test that takes this runs once on trilane.Loop and once on stock asyncio."""

@@ -1,26 +1,8 @@
-"""Pool test helpers: a warm fork server, and a check that worker pids are gone."""
+"""Pool test helpers: worker processes import _tasks from this folder."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
-from collections.abc import Iterator
-
-import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # so worker processes can import _tasks
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _warm_forkserver() -> Iterator[None]:
-    # The fork server and the resource tracker live as long as the test
-    # process; start them before any no_leaks snapshot is taken.
-    from multiprocessing import forkserver, resource_tracker
-
-    import trilane  # noqa: F401  (sets the fork server's preload list first)
-
-    multiprocessing.get_context("forkserver")
-    forkserver.ensure_running()
-    resource_tracker.ensure_running()
-    yield
