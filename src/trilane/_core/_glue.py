@@ -330,12 +330,13 @@ class GlueLoop(asyncio.SelectorEventLoop):
         # internal: stop() sets _stopping; run_forever() checks it after each tick.
         return bool(_impl(self)._stopping)
 
+    def _clock_resolution_value(self) -> float:
+        # internal: BaseEventLoop._clock_resolution, the slack _run_once gives timers
+        # (asyncio's test loop sets its own).
+        return float(_impl(self)._clock_resolution)
+
     def _is_debug(self) -> bool:
         return bool(_impl(self)._debug)
-
-    def _clock_resolution_value(self) -> float:
-        # internal: BaseEventLoop._clock_resolution, the slack _run_once gives timers.
-        return float(_impl(self)._clock_resolution)
 
 
 # Allocates a _Handle without running an __init__ (call_soon sets its fields).

@@ -124,7 +124,7 @@ class Loop(GlueLoop):
         clock = self._clock
         if ready.inbox:
             ready.take_inbox()
-        if ready or self._stopping_now():
+        if ready.size() or self._stopping_now():
             timeout: float | None = 0.0
         else:
             deadline = self._timers.next_deadline()
@@ -137,8 +137,9 @@ class Loop(GlueLoop):
             ready.take_inbox()
         if self._timers:
             self._move_due_timers(clock.time() + self._clock_resolution_value(), self._now)
-        count = len(ready.policy)
-        ready.high_water = max(ready.high_water, count)
+        count = ready.size()
+        if count > ready.high_water:
+            ready.high_water = count
         self._ticks += 1
         if count:
             try:

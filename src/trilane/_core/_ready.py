@@ -47,6 +47,7 @@ class ReadyQueue:
         "push",
         "push_threadsafe",
         "root",
+        "size",
     )
 
     def __init__(
@@ -63,6 +64,7 @@ class ReadyQueue:
 
     def _use(self, policy: Policy[Any]) -> None:
         self.policy = policy
+        self.size: Callable[[], int] = policy.__len__  # what the policy holds (not the inbox)
         self.pop: Callable[[], Entry] = policy.pop
         self.push: Callable[[Entry], None] = self._safe_push
         # The hot path (call_soon) calls fast_push(entry) when it is set, and
@@ -75,6 +77,7 @@ class ReadyQueue:
             # The default order needs neither the owner nor a Python frame per push.
             self.push = self.fast_push = policy._items.append
             self.pop = policy._items.popleft
+            self.size = policy._items.__len__
             # deque.append is atomic, so other threads append in place, and keep
             # asyncio's order between call_soon_threadsafe and call_soon.
             self.push_threadsafe = policy._items.append
