@@ -63,6 +63,22 @@ def run_chunk(fn: Callable[..., Any], items: list[Any], star: bool) -> tuple[lis
     """Run *fn* over *items* in a worker process; errors come back picklable."""
     from ._wire import RemoteError
 
+    return _run_chunk(fn, items, star, RemoteError.picklable)
+
+
+def run_chunk_local(fn: Callable[..., Any], items: list[Any], star: bool) -> tuple[list[Any], Any, float]:
+    """Run *fn* over *items* in a thread; errors are kept as they are."""
+    return _run_chunk(fn, items, star, _as_is)
+
+
+def _as_is(exc: Exception) -> Exception:
+    return exc
+
+
+def _run_chunk(
+    fn: Callable[..., Any], items: list[Any], star: bool, wrap: Callable[[Exception], Any]
+) -> tuple[list[Any], Any, float]:
+    """Return (results, the wrapped error of the item that failed or None, seconds)."""
     out: list[Any] = []
     t0 = time.perf_counter()
     try:
@@ -70,18 +86,7 @@ def run_chunk(fn: Callable[..., Any], items: list[Any], star: bool) -> tuple[lis
         # results before a failing item survive.
         out.extend(itertools.starmap(fn, items) if star else map(fn, items))
     except Exception as exc:
-        return out, RemoteError.picklable(exc), time.perf_counter() - t0
-    return out, None, time.perf_counter() - t0
-
-
-def run_chunk_local(fn: Callable[..., Any], items: list[Any], star: bool) -> tuple[list[Any], Any, float]:
-    """Run *fn* over *items* in a thread; errors are kept as they are."""
-    out: list[Any] = []
-    t0 = time.perf_counter()
-    try:
-        out.extend(itertools.starmap(fn, items) if star else map(fn, items))
-    except Exception as exc:
-        return out, exc, time.perf_counter() - t0
+        return out, wrap(exc), time.perf_counter() - t0
     return out, None, time.perf_counter() - t0
 
 
