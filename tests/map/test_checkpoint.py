@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import trilane
+from _procs import pid_alive
 from trilane._map._checkpoint import load_checkpoint
 
 # Every test here checks that it leaves no thread, child process or fd behind.
@@ -214,14 +215,6 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["process", "serial", "thread"])
 def test_ctrl_c_stops_within_a_second_records_finished_items_and_leaves_no_worker(tmp_path: Path, backend: str) -> None:
@@ -244,9 +237,9 @@ def test_ctrl_c_stops_within_a_second_records_finished_items_and_leaves_no_worke
     assert took < 5.0  # (the running items would take 60 s; the issue asks for about 1 s)
     assert sorted(rec["k"] for rec in lines(ck)) == [0, 1, 2, 3]
     deadline = time.monotonic() + 5
-    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [p for p in workers if _alive(p)]
+    assert not [p for p in workers if pid_alive(p)]
 
 
 def test_auto_after_a_long_resumed_prefix_still_chooses_and_keeps_order(tmp_path: Path) -> None:

@@ -5,15 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-
-def alive(pid: int) -> bool:
-    """True if *pid* exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
+from _procs import pid_alive as alive
 
 
 def assert_pids_gone(pids: Iterable[int], within: float = 5.0) -> None:

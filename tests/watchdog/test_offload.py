@@ -14,25 +14,17 @@ import pytest
 from _offload_tasks import announce_then_spin, fail, pid_and_square
 
 import trilane
+from _procs import pid_alive
 
 pytestmark = pytest.mark.usefixtures("shared_pools")
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_ID", default="-")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 async def _gone(pid: int, within: float = 10.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             return True
         await asyncio.sleep(0.02)
     return False
@@ -132,7 +124,7 @@ def test_cancelling_the_awaiting_task_kills_the_worker(tmp_path: Path) -> None:
     async def main() -> tuple[bool, bool]:
         task = asyncio.create_task(trilane.to_process(announce_then_spin, str(marker)))
         pid = await _pid_from(marker)
-        assert _alive(pid)
+        assert pid_alive(pid)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
