@@ -57,3 +57,34 @@ def test_remote_error_with_an_unpicklable_exception() -> None:
     back = pickle.loads(pickle.dumps(err)).rebuild()
     assert isinstance(back, RuntimeError) and "Local" in str(back) and "inner" in str(back)
     assert isinstance(back.__cause__, trilane.RemoteTraceback)
+
+
+@pytest.mark.parametrize("duplex", [True, False], ids=["socketpair", "os-pipe"])
+def test_frames_of_every_size_cross_intact(duplex: bool) -> None:
+    # Sizes around the in-band / out-of-band and small / big-read thresholds,
+    # read-only (bytes) and writable (bytearray) buffers, and a big in-band frame.
+    import multiprocessing
+    import threading
+
+    sizes = [0, 1, _wire.BIG_FRAME - 1, _wire.BIG_FRAME, _wire.OOB_THRESHOLD, 3 << 20]
+    values = [os.urandom(n) for n in sizes] + [bytearray(os.urandom(n)) for n in sizes]
+    values.append(list(range(50_000)))  # a big pickle stream, no buffers
+    reader, writer = multiprocessing.Pipe(duplex=duplex)
+    try:
+        # A writer thread: the big frames do not fit the pipe's buffer.
+        sender = threading.Thread(
+            target=lambda: [_wire.send_frame(writer, _wire.OK, i, _wire.dumps((v,))) for i, v in enumerate(values)]
+        )
+        sender.start()
+        for i, v in enumerate(values):
+            kind, ident, data, buffers = _wire.recv_frame(reader)
+            (got,) = _wire.loads(data, buffers)
+            assert (kind, ident) == (_wire.OK, i)
+            assert type(got) is type(v) and got == v
+        sender.join()
+        writer.close()
+        with pytest.raises(EOFError):
+            _wire.recv_frame(reader)
+    finally:
+        reader.close()
+        writer.close()
