@@ -49,6 +49,18 @@ def test_large_values_go_out_of_band() -> None:
     assert none == [] and pickle.loads(small) == (b"tiny", [1, 2])
 
 
+def test_long_containers_are_searched_only_when_the_pickle_is_big() -> None:
+    # A map chunk's results: many small values, pickled once, nothing out of band.
+    ints = list(range(20_000))
+    data, buffers = _wire.dumps((ints, None, 0.5))
+    assert buffers == [] and pickle.loads(data) == (ints, None, 0.5)
+    # Many big bytes in a long list (a chunk of big results) still go out of band.
+    big = [bytes([i]) * _wire.OOB_THRESHOLD for i in range(_wire.SCAN_LIMIT + 1)]
+    data, buffers = _wire.dumps((big, None, 0.5))
+    assert len(buffers) == len(big) and len(data) < 64 * 1024
+    assert pickle.loads(data, buffers=[b.raw().tobytes() for b in buffers])[0] == big
+
+
 def test_remote_error_with_an_unpicklable_exception() -> None:
     class Local(Exception):
         pass

@@ -72,25 +72,37 @@ OOB_THRESHOLD = 64 * 1024
 Packed = tuple[bytes, list[pickle.PickleBuffer]]
 
 
-def _big_to_buffers(obj: Any, depth: int = 0) -> Any:
+#: Containers longer than this are not searched for big values before pickling
+#: (see :func:`dumps`): a map chunk's 10,000 results would cost more to search
+#: than to pickle.
+SCAN_LIMIT = 64
+
+
+def _big_to_buffers(obj: Any, depth: int = 0, skipped: list[int] | None = None) -> Any:
     """Wrap large bytes/bytearray values near the top of *obj* in PickleBuffers.
 
     ``pickle`` never offers ``bytes`` to a buffer callback, but a
     ``PickleBuffer`` around it goes out of band and loads back as the
-    ``bytes`` (or ``bytearray``) object the receiver supplies.
+    ``bytes`` (or ``bytearray``) object the receiver supplies.  With a
+    *skipped* list, containers longer than ``SCAN_LIMIT`` are left alone and
+    their lengths recorded there.
     """
     t = type(obj)
     if t is bytes or t is bytearray:
         return pickle.PickleBuffer(obj) if len(obj) >= OOB_THRESHOLD else obj
-    if depth >= 2:
+    if depth >= 2 or not (t is tuple or t is list or t is dict):
         return obj
-    if t is tuple:
-        return tuple([_big_to_buffers(x, depth + 1) for x in obj]) if _has_big(obj) else obj
-    if t is list:
-        return [_big_to_buffers(x, depth + 1) for x in obj] if _has_big(obj) else obj
+    if skipped is not None and len(obj) > SCAN_LIMIT:
+        skipped.append(len(obj))
+        return obj
     if t is dict:
-        return {k: _big_to_buffers(v, depth + 1) for k, v in obj.items()} if _has_big(obj.values()) else obj
-    return obj
+        if not _has_big(obj.values()):
+            return obj
+        return {k: _big_to_buffers(v, depth + 1, skipped) for k, v in obj.items()}
+    if not _has_big(obj):
+        return obj
+    items = [_big_to_buffers(x, depth + 1, skipped) for x in obj]
+    return tuple(items) if t is tuple else items
 
 
 def _has_big(values: Any) -> bool:
@@ -105,7 +117,13 @@ def _has_big(values: Any) -> bool:
 
 
 def dumps(obj: Any) -> Packed:
-    """Pickle *obj* with protocol 5, large buffers out of band."""
+    """Pickle *obj* with protocol 5, large buffers out of band.
+
+    Long containers are searched for big ``bytes`` only when the pickle
+    suggests they hold some: it is at least ``OOB_THRESHOLD`` long and
+    averages 64 bytes or more per skipped element.  A list of 10,000 ints
+    (a map chunk's results) is then pickled once, with no Python-level scan.
+    """
     buffers: list[pickle.PickleBuffer] = []
 
     def keep(buf: pickle.PickleBuffer) -> bool:
@@ -115,7 +133,11 @@ def dumps(obj: Any) -> Packed:
         buffers.append(buf)
         return False
 
-    data = pickle.dumps(_big_to_buffers(obj), protocol=5, buffer_callback=keep)
+    skipped: list[int] = []
+    data = pickle.dumps(_big_to_buffers(obj, 0, skipped), protocol=5, buffer_callback=keep)
+    if skipped and len(data) >= OOB_THRESHOLD and len(data) >= 64 * sum(skipped):
+        buffers.clear()
+        data = pickle.dumps(_big_to_buffers(obj), protocol=5, buffer_callback=keep)
     return data, buffers
 
 
