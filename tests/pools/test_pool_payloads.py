@@ -100,3 +100,23 @@ def test_frames_of_every_size_cross_intact(duplex: bool) -> None:
     finally:
         reader.close()
         writer.close()
+
+
+def test_short_writes_are_resumed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # writev may stop early (a signal, a full socket); the rest must follow in order.
+    import multiprocessing
+
+    real = os.writev
+    monkeypatch.setattr(os, "writev", lambda fd, parts: real(fd, [b"".join(map(bytes, parts))[:4099]]))
+    reader, writer = multiprocessing.Pipe()
+    try:
+        value = (b"", b"abc" * 5, bytearray(b"z" * 10), os.urandom(_wire.OOB_THRESHOLD), bytearray(_wire.OOB_THRESHOLD))
+        assert len(_wire.dumps(value)[1]) == 2  # the last two go out of band
+        _wire.send_frame(writer, _wire.TASK, 42, _wire.dumps(value))
+        _wire.send_frame(writer, _wire.STOP, 7)
+        kind, ident, data, buffers = _wire.recv_frame(reader)
+        assert (kind, ident) == (_wire.TASK, 42) and _wire.loads(data, buffers) == value
+        assert _wire.recv_frame(reader)[:2] == (_wire.STOP, 7)
+    finally:
+        reader.close()
+        writer.close()

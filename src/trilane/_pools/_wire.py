@@ -65,6 +65,8 @@ INIT_ERROR = 15
 
 _HEAD = struct.Struct("!BQI")
 _BUF = struct.Struct("!QB")
+_LEN = struct.Struct("!i")  # the length prefix of each frame, as Connection.send_bytes writes it
+_LEN64 = struct.Struct("!Q")
 #: Buffers smaller than this stay in band: a frame costs more than a copy.
 OOB_THRESHOLD = 64 * 1024
 
@@ -211,24 +213,49 @@ class RemoteError:
 
 
 def send_frame(conn: Connection, kind: int, ident: int, packed: Packed | None = None) -> None:
-    """Send one message; *packed* is what :func:`dumps` returned (or None for none)."""
+    """Send one message; *packed* is what :func:`dumps` returned (or None for none).
+
+    The framing is ``Connection.send_bytes``' (a length prefix per frame),
+    but the whole message, header frame and buffer frames, goes out in one
+    ``writev``: no concatenation copies, and one system call where
+    ``send_bytes`` makes two or three per frame.
+    """
+    fd = conn.fileno()
     if packed is None:
-        conn.send_bytes(_HEAD.pack(kind, ident, 0))
+        _write_parts(fd, [_LEN.pack(_HEAD.size) + _HEAD.pack(kind, ident, 0)])
         return
     data, buffers = packed
     raws = [b.raw() for b in buffers]
     head = _HEAD.pack(kind, ident, len(raws))
     if raws:
         head += b"".join(_BUF.pack(r.nbytes, r.readonly) for r in raws)
-    conn.send_bytes(head + data)
+    parts: list[Any] = [_prefix(len(head) + len(data)) + head, data]
     for r in raws:
-        conn.send_bytes(r)
+        parts.append(_prefix(r.nbytes))
+        parts.append(r)
+    _write_parts(fd, parts)
+
+
+def _prefix(n: int) -> bytes:
+    # Connection's framing: a signed 32-bit length, or -1 and a 64-bit one.
+    return _LEN.pack(n) if n <= 0x7FFFFFFF else _LEN.pack(-1) + _LEN64.pack(n)
+
+
+def _write_parts(fd: int, parts: list[Any]) -> None:
+    """Write every byte of *parts*, resuming after a short write (a signal, a full socket)."""
+    left = sum(len(p) for p in parts)
+    while True:
+        n = os.writev(fd, parts)
+        left -= n
+        if not left:
+            return
+        while n >= len(parts[0]):
+            n -= len(parts.pop(0))
+        parts[0] = memoryview(parts[0])[n:]
 
 
 #: Frames at least this big are read with one ``recv(MSG_WAITALL)``.
 BIG_FRAME = 32 * 1024
-_LEN = struct.Struct("!i")
-_LEN64 = struct.Struct("!Q")
 
 
 def _read_exactly(fd: int, view: memoryview) -> None:
