@@ -34,6 +34,7 @@ import heapq
 import itertools
 import logging
 import math
+import queue
 import random
 import threading
 import time
@@ -73,7 +74,7 @@ def _settle_future(fut: asyncio.Future[Any], value: Any) -> None:
 class Chunk:
     """Consecutive items submitted together, and what became of each."""
 
-    __slots__ = ("attempts", "errors", "items", "keys", "pending", "resumed", "seconds", "start", "values")
+    __slots__ = ("attempts", "errors", "future", "items", "keys", "pending", "resumed", "seconds", "start", "values")
 
     def __init__(self, start: int, items: list[Any], keys: list[str] | None) -> None:
         self.start = start
@@ -88,6 +89,8 @@ class Chunk:
         self.seconds: list[float] = [0.0] * len(items)
         self.pending = len(items)
         self.resumed = False
+        #: The pumped run's future for the whole chunk (see Driver.pump).
+        self.future: Any = None
 
     def attempts_of(self, pos: int) -> int:
         """How many times the item at *pos* was called."""
@@ -147,6 +150,15 @@ class Driver:
         self._stopping = False  # errors="raise" saw a failure: admit nothing more
         self.stats = {"done": 0, "failed": 0, "retries": 0, "resumed": 0}
         self._pending_probe: tuple[list[Any], dict[int, BaseException] | None] = ([], None)
+        #: Set while :meth:`pump` drives the run without the loop: finished pool futures,
+        #: the queue it blocks on, whether it blocks, and the future it waits for (None: any).
+        self._pump_inbox: deque[Any] | None = None
+        self._pump_wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._pump_waiting = False
+        self._pump_watch: Any = None
+        #: Set (from a signal handler) to make :meth:`pump` stop at its next safe point.
+        self.interrupted = False
+        self._shut_down = False
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -418,7 +430,8 @@ class Driver:
         return True
 
     def _admit(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         # Retries first: they already hold their place in the window.
         # (A stopping run still retries: in an ordered run, an item before the
         # failure may be waiting for a retry, and its result comes out first.)
@@ -464,10 +477,17 @@ class Driver:
         try:
             fut = self.backend.submit(items)
         except Exception as exc:  # e.g. NotPicklable at submit: a failure of these items
-            fut = asyncio.get_running_loop().create_future()
+            if self._pump_inbox is not None:  # the loop is not running: a future that needs none
+                fut = concurrent.futures.Future()
+            else:
+                fut = asyncio.get_running_loop().create_future()
             fut.set_exception(exc)
         self._inflight[fut] = (chunk, pos)
-        if isinstance(fut, asyncio.Future):
+        if self._pump_inbox is not None:
+            if pos is None:
+                chunk.future = fut
+            fut.add_done_callback(self._pump_done)
+        elif isinstance(fut, asyncio.Future):
             fut.add_done_callback(self._on_done)
         else:
             fut.add_done_callback(self._on_pool_done)
@@ -530,7 +550,8 @@ class Driver:
             if isinstance(exc, WorkerCrashed) and n > 1:
                 # One item of the chunk killed its worker, and we cannot tell which: run
                 # each item alone (no attempt is counted), so only the culprit fails.
-                now = asyncio.get_running_loop().time()
+                assert self._loop is not None
+                now = self._loop.time()
                 for p in range(n):
                     heapq.heappush(self._retries, (now, next(self._retry_seq), chunk, p, False))
                 self._poke()
@@ -572,7 +593,8 @@ class Driver:
             if not opts.ordered:
                 self._ready.append((chunk, None if n == len(chunk.items) else list(positions)))
             return
-        now = asyncio.get_running_loop().time()
+        assert self._loop is not None
+        now = self._loop.time()
         for i, p in enumerate(positions):
             exc = failures.get(i) if failures else None
             if exc is not None:
@@ -640,6 +662,86 @@ class Driver:
             return True
         return self._exhausted and not self._lookahead and self._open_items == 0
 
+    # -- the pump: a run that needs no loop -------------------------------------------------------
+
+    def may_pump(self) -> bool:
+        """Whether, by its options alone, this run could be pumped (see :meth:`can_pump`)."""
+        opts = self.options
+        return (
+            opts.backend in ("thread", "auto")
+            and not self.is_async
+            and opts.timeout is None
+            and opts.rate is None
+            and opts.retries == 0
+        )
+
+    def can_pump(self) -> bool:
+        """Whether :meth:`pump` may run this (prepared) run: a thread pool fed without a
+        timeout, and nothing that waits on the loop's clock (no rate, no retries)."""
+        opts = self.options
+        backend = self.backend
+        return (
+            backend is not None
+            and backend.name == "thread"
+            and opts.timeout is None
+            and opts.rate is None
+            and opts.retries == 0
+            and not self._retries
+            and not self._inflight
+        )
+
+    def wake_pump(self) -> None:
+        """Make a blocked :meth:`pump` look at :attr:`interrupted` (callable from a signal handler)."""
+        self._pump_wake.put(None)
+
+    def _pump_done(self, fut: Any) -> None:
+        # Runs in the worker thread that finished *fut*.  The pump is woken only when it
+        # waits for this future: in an ordered run nothing can come out, and nothing more
+        # can be admitted (the window is full), until the head chunk is done, so waking
+        # the caller's thread for any other completion would only take the GIL from the
+        # workers.  (Races are benign: the pump sets the watch before it looks at the
+        # inbox, the worker appends before it looks at the watch; a spare wake-up is
+        # just one more look.)
+        assert self._pump_inbox is not None
+        self._pump_inbox.append(fut)
+        if self._pump_waiting and (self._pump_watch is None or self._pump_watch is fut):
+            self._pump_waiting = False
+            self._pump_wake.put(None)
+
+    def pump(self) -> Iterator[Emission]:
+        """Run a prepared run in the calling thread, without stepping the loop (see :meth:`can_pump`).
+
+        ``map()`` over threads spends most of its own time per item in loop
+        machinery: a self-pipe write per batch from the worker, a wake-up, several
+        loop ticks and a ``run_until_complete`` per emission.  Here the workers put
+        finished futures on a ``SimpleQueue`` and this thread blocks on it, the way
+        ``ThreadPoolExecutor.map`` blocks on a future's lock, and runs the very same
+        admission, completion and output code.  The caller stops it by setting
+        :attr:`interrupted` and calling :meth:`wake_pump`; then, as on any exit, it
+        must run :meth:`shutdown`.
+        """
+        inbox = self._pump_inbox = deque()
+        pop, wait, on_done = inbox.popleft, self._pump_wake.get, self._on_done
+        ordered, output = self.options.ordered, self._output
+        while not self.interrupted:
+            self._admit()
+            out = self._take_output()
+            if out:
+                yield out
+                continue
+            if self._finished():
+                return
+            if not inbox:
+                # Ordered: wait for the head chunk (nothing else can be emitted or admitted
+                # before it); unordered: for any chunk.
+                self._pump_watch = output[0].future if ordered and output else None
+                self._pump_waiting = True
+                if not inbox:
+                    wait()  # blocks with the GIL released
+                self._pump_waiting = False
+            while inbox:
+                on_done(pop())
+
     async def run(self) -> AsyncGenerator[Emission, None]:
         """Yield emissions until every item is emitted (or the run stops at a failure)."""
         cancelled = True
@@ -661,7 +763,13 @@ class Driver:
             await self.shutdown(cancel=cancelled)
 
     async def shutdown(self, *, cancel: bool) -> None:
-        """Record finished work, stop the backend (cancelling what runs when *cancel*), close files."""
+        """Record finished work, stop the backend (cancelling what runs when *cancel*), close files.
+
+        Idempotent: a second call (the iterator's last-resort clean-up) does nothing.
+        """
+        if self._shut_down:
+            return
+        self._shut_down = True
         # Futures that finished but whose callbacks have not run yet: record them now.
         for fut in [f for f in self._inflight if f.done()]:
             self._on_done(fut)

@@ -129,6 +129,42 @@ class _SigintCanceller:
             self._old = None
 
 
+class _PumpSigint:
+    """Ctrl-C while ``Driver.pump`` runs in the main thread: stop the pump at a safe point.
+
+    Installed once per run (not once per step).  While the pump runs driver code,
+    SIGINT only sets ``driver.interrupted`` and wakes the pump, so no callback is
+    cut in half and every finished item reaches the checkpoint; the iterator then
+    shuts the run down and raises KeyboardInterrupt.  While the caller's own code
+    runs between results (``pumping`` False), or at a second Ctrl-C, it raises
+    KeyboardInterrupt at once, like Python's default handler.
+    """
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.pumping = True
+        self._old: Any = None
+
+    def __enter__(self) -> _PumpSigint:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if not self.pumping or self.driver.interrupted:
+            raise KeyboardInterrupt
+        self.driver.interrupted = True
+        self.driver.wake_pump()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
 class MapIterator(Generic[R]):
     """The lazy iterator ``trilane.map`` returns.
 
@@ -207,10 +243,34 @@ class MapIterator(Generic[R]):
         self._mode = outcomes
         self._ensure_loop()
         try:
-            for emission in self._emissions():
-                yield from _convert(self._driver.options, emission, outcomes)
+            if self._driver.may_pump():
+                self._step(self._driver.prepare())  # (then run() finds the plan made)
+            if self._driver.can_pump():
+                yield from self._pumped(outcomes)
+            else:
+                for emission in self._emissions():
+                    yield from _convert(self._driver.options, emission, outcomes)
         finally:
             self._finish()
+
+    def _pumped(self, outcomes: bool) -> Generator[Any, None, None]:
+        """Results of a run the driver pumps in this thread (``Driver.pump``: threads, no timers)."""
+        driver = self._driver
+        options = driver.options
+        finished = False
+        with _PumpSigint(driver) as sigint:
+            try:
+                for emission in driver.pump():
+                    sigint.pumping = False  # the caller's code runs now: Ctrl-C raises there at once
+                    yield from _convert(options, emission, outcomes)
+                    sigint.pumping = True
+                finished = not driver.interrupted
+            finally:
+                sigint.pumping = False
+                if self._loop is not None:
+                    self._loop.run_until_complete(driver.shutdown(cancel=not finished))
+        if driver.interrupted:
+            raise KeyboardInterrupt
 
     # -- the iterator ----------------------------------------------------------------------------
 
@@ -247,6 +307,9 @@ class MapIterator(Generic[R]):
         try:
             if agen is not None:
                 loop.run_until_complete(agen.aclose())
+            # When the run never went through the driver's generator (pumped, or stopped
+            # right after prepare), nothing has shut it down yet; else this does nothing.
+            loop.run_until_complete(self._driver.shutdown(cancel=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
