@@ -120,3 +120,21 @@ def test_short_writes_are_resumed(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         reader.close()
         writer.close()
+
+
+def test_calls_round_trip_with_cached_functions() -> None:
+    import functools
+
+    calls = [
+        (_tasks.echo, (b"x",), {}),
+        (len, ([1, 2, 3],), {}),
+        (functools.partial(_tasks.echo), ([1],), {}),  # not cached: a partial pickles its state
+        (_tasks.echo, (), {"x": 5}),
+    ]
+    for _ in range(2):  # the second time from the caches on both sides
+        for fn, args, kwargs in calls:
+            data, buffers = _wire.dumps_call(fn, args, kwargs, lambda: "call")
+            got_fn, got_args, got_kwargs = _wire.loads_call(memoryview(data), buffers)
+            assert (got_args, got_kwargs) == (args, kwargs)
+            assert got_fn(*got_args, **got_kwargs) == fn(*args, **kwargs)
+    assert _wire.dumps_call(_tasks.echo, (1,), {}, str)[0] == _wire.dumps_call(_tasks.echo, (1,), {}, str)[0]

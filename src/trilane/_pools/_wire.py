@@ -28,6 +28,7 @@ import pickle
 import socket
 import struct
 import traceback
+import types
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -48,6 +49,7 @@ __all__ = [
     "dumps",
     "dumps_call",
     "loads",
+    "loads_call",
     "recv_frame",
     "send_frame",
 ]
@@ -148,14 +150,58 @@ def loads(data: bytes | memoryview, buffers: list[Any]) -> Any:
     return pickle.loads(data, buffers=buffers)
 
 
+#: A call's pickle data: ``fnlen:u32 | the function's pickle | (args, kwargs) pickle``.
+_FNLEN = struct.Struct("!I")
+#: Most programs submit a handful of functions, again and again: both sides keep
+#: them pickled / unpickled (pickling a function by name costs more than a small
+#: call's arguments; unpickling it goes through the import system).
+_FN_CACHE_SIZE = 256
+_fn_pickles: dict[Any, bytes] = {}
+_fn_loaded: dict[Any, Any] = {}
+_PLAIN_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType)
+
+
+def _pickle_fn(fn: Callable[..., Any]) -> bytes:
+    # Only plain functions are cached: they pickle by qualified name, so the
+    # bytes never go stale (a partial or a callable object pickles its state).
+    if type(fn) not in _PLAIN_FUNCTIONS:
+        return pickle.dumps(fn, protocol=5)
+    data = _fn_pickles.get(fn)
+    if data is None:
+        data = pickle.dumps(fn, protocol=5)
+        if len(_fn_pickles) >= _FN_CACHE_SIZE:
+            _fn_pickles.clear()
+        _fn_pickles[fn] = data
+    return data
+
+
 def dumps_call(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], describe: Callable[[], str]
 ) -> Packed:
     """Pickle a call, or raise :class:`NotPicklable` naming the part that failed."""
     try:
-        return dumps((fn, args, kwargs))
+        fn_data = _pickle_fn(fn)
+        data, buffers = dumps((args, kwargs))
     except Exception as exc:
         raise _not_picklable(fn, args, kwargs, exc, describe) from exc
+    return _FNLEN.pack(len(fn_data)) + fn_data + data, buffers
+
+
+def loads_call(data: memoryview, buffers: list[Any]) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """Inverse of :func:`dumps_call` (in the worker)."""
+    (n,) = _FNLEN.unpack_from(data)
+    key = data[4 : 4 + n]
+    fn = _fn_loaded.get(key)  # a read-only byte memoryview hashes and compares like bytes
+    if fn is None:
+        key_bytes = bytes(key)
+        fn = pickle.loads(key_bytes)
+        if len(_fn_loaded) >= _FN_CACHE_SIZE:
+            _fn_loaded.clear()
+        # Caching by name is what re-importing would give, unless a task rebinds
+        # a module's function inside the worker (then the old one keeps running).
+        _fn_loaded[key_bytes] = fn
+    args, kwargs = pickle.loads(data[4 + n :], buffers=buffers)
+    return fn, args, kwargs
 
 
 def _not_picklable(

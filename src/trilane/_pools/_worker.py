@@ -109,7 +109,7 @@ def _run_one(conn: Connection, ident: int, data: memoryview, buffers: list[Any],
     ok_kind = _wire.OK_RETIRE if retire else _wire.OK
     err_kind = _wire.ERR_RETIRE if retire else _wire.ERR
     try:
-        fn, args, kwargs = _wire.loads(data, buffers)
+        fn, args, kwargs = _wire.loads_call(data, buffers)
     except Exception as exc:
         # The arguments pickled in the parent but cannot be rebuilt here
         # (a __setstate__ that raises, a module missing in the worker, ...).
