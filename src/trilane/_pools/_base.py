@@ -71,6 +71,10 @@ class PoolFuture(Future[T]):
         """Return the result, waiting up to *timeout* seconds (see ``Future.result``)."""
         if self._direct_wait is not None and self._state == RUNNING:
             self._direct_wait(self, timeout)
+        # FINISHED is final and set after _result/_exception (under the
+        # condition), so a plain read is safe: no lock for the common case.
+        if self._state == FINISHED and self._exception is None:
+            return self._result  # type: ignore[return-value]
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
@@ -104,8 +108,6 @@ class PoolFuture(Future[T]):
 
 def settle(fut: Future[Any], result: Any = None, exc: BaseException | None = None) -> None:
     """Finish *fut* unless it already ended (cancelled or timed out meanwhile)."""
-    if fut.done():
-        return
     try:
         if exc is not None:
             fut.set_exception(exc)
