@@ -458,3 +458,40 @@ def test_threadsafe_then_soon_keep_their_order_under_every_policy(policy: str) -
         assert out == ["other-thread", "threadsafe", "soon"]
     finally:
         loop.close()
+
+
+def test_handles_look_like_asyncios(run_on: Run) -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        soon = loop.call_soon(print)
+        later = loop.call_later(3600, print)
+        at = loop.call_at(loop.time() + 3600, print)
+        assert isinstance(later, asyncio.TimerHandle) and isinstance(at, asyncio.TimerHandle)
+        assert abs(later.when() - at.when()) < 1
+        handles = (soon, later, at)
+        for h in handles:
+            h.cancel()
+        return [type(h).__name__ for h in handles] + [repr(h).split()[0] for h in handles]
+
+    assert run_on(main()) == ["Handle", "TimerHandle", "TimerHandle", "<Handle", "<TimerHandle", "<TimerHandle"]
+
+
+def test_call_later_goes_through_a_subclass_call_at(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+    # asyncio's call_later calls self.call_at, and subclasses (asyncio's own
+    # test loop among them) override call_at to see every timer.
+    probe = loop_factory()
+    base = type(probe)
+    probe.close()
+    seen: list[float] = []
+
+    class Recording(base):  # type: ignore[valid-type,misc]
+        def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:
+            seen.append(when)
+            return super().call_at(when, callback, *args, context=context)
+
+    loop = Recording()
+    try:
+        loop.run_until_complete(asyncio.sleep(0.001))
+        assert len(seen) == 1
+    finally:
+        loop.close()

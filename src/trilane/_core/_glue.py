@@ -70,6 +70,17 @@ class _Handle(events.Handle):
         self._source_traceback = None
 
 
+class _TimerHandle(events.TimerHandle):
+    """A ``TimerHandle`` that call_at builds in place (see ``_new_timer``)."""
+
+    __slots__ = ()
+
+
+# Both print as asyncio's own classes do.
+_Handle.__name__ = _Handle.__qualname__ = "Handle"
+_TimerHandle.__name__ = _TimerHandle.__qualname__ = "TimerHandle"
+
+
 class GlueLoop(asyncio.SelectorEventLoop):
     """asyncio's selector loop with trilane's ready queue, timer heap and tick."""
 
@@ -220,21 +231,43 @@ class GlueLoop(asyncio.SelectorEventLoop):
         loop._write_to_self()  # internal: wakes select() through the self-pipe.
         return handle  # type: ignore[no-any-return]
 
+    def call_later(  # type: ignore[override]
+        self, delay: float, callback: Any, *args: Any, context: contextvars.Context | None = None
+    ) -> asyncio.TimerHandle:
+        if delay is None:
+            raise TypeError("delay must not be None")
+        if self._debug or type(self).call_at is not GlueLoop.call_at:
+            # Debug mode, or a subclass with its own call_at (asyncio's test
+            # loop has one): go through call_at, as asyncio's call_later does.
+            timer = _impl(self.call_at(self.time() + delay, callback, *args, context=context))
+            if timer._source_traceback:  # internal: debug-mode creation stack; drop this frame
+                del timer._source_traceback[-1]
+            return timer  # type: ignore[no-any-return]
+        return _new_timer(self, self.time() + delay, callback, args, context)
+
     def call_at(  # type: ignore[override]
         self, when: float, callback: Any, *args: Any, context: contextvars.Context | None = None
     ) -> asyncio.TimerHandle:
         if when is None:
             raise TypeError("when cannot be None")
-        loop = _impl(self)  # internal: the same checks as call_soon
+        if self._debug:
+            return self._call_at_debug(when, callback, args, context)
+        return _new_timer(self, when, callback, args, context)
+
+    def _call_at_debug(
+        self, when: float, callback: Any, args: tuple[Any, ...], context: contextvars.Context | None
+    ) -> asyncio.TimerHandle:
+        # internal: the same checks as BaseEventLoop.call_at in debug mode, and
+        # the creation stack without this frame and call_at's (or call_later's).
+        loop = _impl(self)
         if loop._closed:
             raise RuntimeError("Event loop is closed")
-        if loop._debug:
-            loop._check_thread()
-            loop._check_callback(callback, "call_at")
+        loop._check_thread()
+        loop._check_callback(callback, "call_at")
         timer = _impl(events.TimerHandle(when, callback, args, self, context))
-        if timer._source_traceback:  # internal: drop this frame from it
-            del timer._source_traceback[-1]
-        self._timers.push(timer, timer._context.get(CURRENT, self._root))
+        if timer._source_traceback:
+            del timer._source_traceback[-2:]
+        self._timers.push(when, timer, timer._context.get(CURRENT, self._root))
         timer._scheduled = True  # internal: see _timer_handle_cancelled
         return timer  # type: ignore[no-any-return]
 
@@ -341,6 +374,32 @@ class GlueLoop(asyncio.SelectorEventLoop):
 
 # Allocates a _Handle without running an __init__ (call_soon sets its fields).
 _new_handle: Any = events.Handle.__new__
+
+
+def _new_timer(
+    loop: GlueLoop, when: float, callback: Any, args: tuple[Any, ...], context: contextvars.Context | None
+) -> asyncio.TimerHandle:
+    """call_at for a loop not in debug mode: a TimerHandle built in place, pushed on the heap."""
+    if loop._closed:
+        raise RuntimeError("Event loop is closed")
+    if context is None:
+        context = contextvars.copy_context()
+    # internal: the fields TimerHandle.__init__ sets for a loop not in debug
+    # mode, set directly (two frames and a get_debug() call fewer per timer);
+    # _scheduled is the flag BaseEventLoop keeps while a timer is in the heap.
+    timer: Any = _new_handle(_TimerHandle)
+    timer._context = context
+    timer._loop = loop
+    timer._callback = callback
+    timer._args = args
+    timer._cancelled = False
+    timer._repr = None
+    timer._source_traceback = None
+    timer._when = when
+    timer._scheduled = True
+    loop._timers.push(when, timer, context.get(CURRENT, loop._root))
+    return timer  # type: ignore[no-any-return]
+
 
 # BaseEventLoop.create_task, called without super()'s lookup on the hot path.
 _base_create_task = asyncio.base_events.BaseEventLoop.create_task

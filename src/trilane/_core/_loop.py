@@ -110,6 +110,10 @@ class Loop(GlueLoop):
         # The real clock hands policies time.monotonic itself: one frame less per push.
         clock_fn = time.monotonic if type(self._clock) is MonotonicClock else self._clock.time
         super().__init__(selector, policy, clock_fn)
+        if clock_fn is time.monotonic and type(self).time is Loop.time:
+            # time() is called once per timer (call_later): on the real clock,
+            # make it time.monotonic itself rather than two Python frames.
+            self.time = time.monotonic  # type: ignore[method-assign]
 
     # -- the tick ----------------------------------------------------------------
 

@@ -32,9 +32,9 @@ class TimerHeap:
         self._cancelled = 0
         self._seq = itertools.count()
 
-    def push(self, timer: TimerHandle, owner: TaskInfo) -> None:
-        """Add *timer*, due at ``timer.when()``, whose run time is charged to *owner*."""
-        heapq.heappush(self._heap, (timer.when(), next(self._seq), timer, owner))
+    def push(self, when: float, timer: TimerHandle, owner: TaskInfo) -> None:
+        """Add *timer*, due at *when* (its ``when()``), whose run time is charged to *owner*."""
+        heapq.heappush(self._heap, (when, next(self._seq), timer, owner))
 
     def note_cancelled(self) -> None:
         """Count one timer in the heap as cancelled (compacting the heap when they are too many)."""
