@@ -24,6 +24,7 @@ script's own directory first on ``sys.path``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import inspect
 import os
@@ -149,6 +150,49 @@ def watchdog_configs(policy: str = "fifo") -> list[LoopConfig]:
     return [
         LoopConfig(f"trilane {policy} wd=off", off, trilane=True, policy=policy),
         LoopConfig(f"trilane {policy} wd=on", on, trilane=True, policy=policy),
+    ]
+
+
+class _Record:
+    """A per-task record the size of trilane's TaskInfo (nine fields), for the floor configs."""
+
+    __slots__ = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
+
+    def __init__(self) -> None:
+        self.a = self.b = self.c = self.d = self.e = self.f = self.g = self.h = self.i = 0.0
+
+
+_RECORD: contextvars.ContextVar[_Record] = contextvars.ContextVar("bench_record")
+
+
+class _RecordLoop(asyncio.SelectorEventLoop):
+    """Stock asyncio, plus one record object per task, kept alive with the task."""
+
+    def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
+        task = super().create_task(coro, name=name, context=context)
+        task._bench_record = _Record()  # type: ignore[attr-defined]
+        return task
+
+
+class _ContextRecordLoop(asyncio.SelectorEventLoop):
+    """Stock asyncio, plus one record per task set in the task's own context (trilane's design)."""
+
+    def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
+        if context is None:
+            context = contextvars.copy_context()
+            context.run(_RECORD.set, _Record())
+        return super().create_task(coro, name=name, context=context)
+
+
+def floor_configs() -> list[LoopConfig]:
+    """Stock asyncio with the per-task bookkeeping trilane needs, and nothing else of trilane.
+
+    These show what keeping a record per task costs by itself, on asyncio's
+    own C tasks: the floor for any pure-Python loop that accounts per task.
+    """
+    return [
+        LoopConfig("floor: asyncio + record/task", partial(_run_with_factory, _RecordLoop)),
+        LoopConfig("floor: asyncio + ctx record/task", partial(_run_with_factory, _ContextRecordLoop)),
     ]
 
 

@@ -38,6 +38,7 @@ from typing import Any
 from _common import (
     LoopConfig,
     clock_name,
+    floor_configs,
     gc_collections,
     gc_delta,
     machine_note,
@@ -110,6 +111,10 @@ def check_stats_off(bench: str, best: dict[str, float], base: float) -> None:
     t = best.get("trilane fifo stats=off")
     if t is not None:
         check(f"{bench}: (info) trilane fifo stats=off >= 1.0x asyncio", ratio(base, t), t <= base)
+    for name in ("floor: asyncio + record/task", "floor: asyncio + ctx record/task"):
+        t = best.get(name)
+        if t is not None:
+            check(f"{bench}: (info) {name} >= 1.0x asyncio", ratio(base, t), t <= base)
 
 
 # -- 1. task switching ----------------------------------------------------------------
@@ -194,7 +199,7 @@ def spawn_coro(size: Sizes) -> Callable[[LoopConfig], Coroutine[Any, Any, tuple[
 
 
 def bench_spawn(size: Sizes) -> None:
-    configs = standard_configs(ALL_POLICIES) + stats_off_configs()
+    configs = standard_configs(ALL_POLICIES) + stats_off_configs() + floor_configs()
     results = repeat(configs, size.rounds, spawn_coro(size))
     runs = {name: min(times) for name, times in results.items()}
     best = {name: t for name, (t, _) in runs.items()}
@@ -205,7 +210,8 @@ def bench_spawn(size: Sizes) -> None:
         ["loop", "total ms", "us/task", "speed vs asyncio", "gc runs g0/g1/g2"],
         rows,
         note="gc runs: collections the garbage collector made during the best run; with that many live tasks, "
-        "each full (g2) one walks them all.",
+        "each full (g2) one walks them all.\nfloor rows: stock asyncio that also keeps one 9-field record per task "
+        "(on the task, or in the task's context as trilane does): the cost of per-task accounting alone.",
     )
     fifo = best["trilane fifo"]
     check("spawn: trilane fifo >= 1.0x asyncio", ratio(base, fifo), fifo <= base)
@@ -225,7 +231,7 @@ def timers_coro(size: Sizes) -> Callable[[LoopConfig], Coroutine[Any, Any, float
 
 
 def bench_timers(size: Sizes) -> None:
-    configs = standard_configs(ALL_POLICIES) + stats_off_configs()
+    configs = standard_configs(ALL_POLICIES) + stats_off_configs() + floor_configs()
     results = repeat(configs, size.rounds, timers_coro(size))
     best = {name: min(times) for name, times in results.items()}
     # Wall time includes the sleep itself; CPU time does not.
