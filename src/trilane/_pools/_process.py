@@ -482,6 +482,11 @@ class ProcessPool(PoolBase):
 
     def _on_message(self, w: _Worker, reader: int) -> None:
         """Read and handle one message from *w*, if nobody else is reading its pipe."""
+        if reader == MANAGER and not w.probe.poll(0):
+            # A stale wake-up (a direct reader took the message meanwhile).
+            # Claiming the pipe now would turn the next caller that blocks on
+            # this worker away from the direct path, onto the slow hand-off.
+            return
         if not self._claim(w, reader):
             return
         try:
