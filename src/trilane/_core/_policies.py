@@ -153,6 +153,8 @@ class PriorityPolicy(Policy[T]):
         # level -> FIFO of (rank, item).  Levels stay once created (few exist),
         # so that push and pop never add or drop dictionary keys on the hot path.
         self._levels: dict[int, deque[tuple[float, T]]] = {}
+        # The same FIFOs, highest level first: what pop() scans.
+        self._scan: tuple[deque[tuple[float, T]], ...] = ()
 
     def push(self, item: T, owner: TaskInfo) -> None:
         level = owner.priority
@@ -167,22 +169,28 @@ class PriorityPolicy(Policy[T]):
         queue: deque[tuple[float, T]] = deque()
         self._levels[level] = queue
         self._levels = dict(sorted(self._levels.items(), reverse=True))
+        self._scan = tuple(self._levels.values())
         return queue
 
     def pop(self) -> T:
+        scan = self._scan
+        if len(scan) == 1:
+            return scan[0].popleft()[1]
         best: deque[tuple[float, T]] | None = None
         best_rank = 0.0
-        for queue in self._levels.values():
+        for queue in scan:
             # The lowest rank among the heads; on a tie, the higher level (it comes first).
-            if queue and (best is None or queue[0][0] < best_rank):
-                best = queue
-                best_rank = queue[0][0]
+            if queue:
+                rank = queue[0][0]
+                if best is None or rank < best_rank:
+                    best = queue
+                    best_rank = rank
         if best is None:
             raise IndexError("pop from an empty PriorityPolicy")
         return best.popleft()[1]
 
     def __len__(self) -> int:
-        return sum(map(len, self._levels.values()))
+        return sum(map(len, self._scan))
 
 
 class FairPolicy(Policy[T]):
@@ -214,14 +222,17 @@ class FairPolicy(Policy[T]):
         self.sleeper_credit = sleeper_credit
         self.start_debit = start_debit
         self.granularity = granularity
-        self._steps: dict[int, deque[T]] = {}  # vruntime step -> FIFO of items
-        self._order: list[int] = []  # heap of the steps in _steps
-        self._min_step = 0
+        # vruntime step (vruntime // granularity, a whole float) -> FIFO of items
+        self._steps: dict[float, deque[T]] = {}
+        self._order: list[float] = []  # heap of the steps in _steps
+        self._min_step = 0.0
+        self._floor = -sleeper_credit  # the least vruntime a push may have: min step - sleeper_credit
         self._count = 0
 
     def push(self, item: T, owner: TaskInfo) -> None:
-        scale = _INVERSE_WEIGHT.get(owner.priority)
-        if scale is None:
+        try:
+            scale = _INVERSE_WEIGHT[owner.priority]
+        except KeyError:
             scale = 1.0 / _weight(owner.priority)
         vruntime = owner.run_time * scale + owner.vruntime  # owner.vruntime holds the sleeper offset
         if vruntime == 0.0 and owner.steps == 0:
@@ -229,16 +240,15 @@ class FairPolicy(Policy[T]):
             # weighted by its priority (as CFS places new tasks), so a crowd of new
             # low-priority tasks cannot all run before a high-priority one.
             vruntime = owner.vruntime = self._min_step * self.granularity + self.start_debit * scale
-        floor = self._min_step * self.granularity - self.sleeper_credit
-        if vruntime < floor:
-            owner.vruntime += floor - vruntime
-            vruntime = floor
-        step = int(vruntime // self.granularity)
-        queue = self._steps.get(step)
-        if queue is None:
-            queue = self._steps[step] = deque()
+        if vruntime < self._floor:
+            owner.vruntime += self._floor - vruntime
+            vruntime = self._floor
+        step = vruntime // self.granularity
+        try:
+            self._steps[step].append(item)
+        except KeyError:
+            self._steps[step] = deque((item,))
             heapq.heappush(self._order, step)
-        queue.append(item)
         self._count += 1
 
     def pop(self) -> T:
@@ -250,6 +260,7 @@ class FairPolicy(Policy[T]):
             del self._steps[step]
         if step > self._min_step:
             self._min_step = step
+            self._floor = step * self.granularity - self.sleeper_credit
         self._count -= 1
         return item
 
