@@ -129,9 +129,9 @@ class GlueLoop(asyncio.SelectorEventLoop):
     def _add_callback(self, handle: events.Handle) -> None:
         # internal: selector_events._process_events() hands ready readers and
         # writers to _add_callback().
-        if not handle.cancelled():
-            owner = _impl(handle)._context.get(CURRENT, self._root)  # internal: the handle's context
-            self._ready.push((handle, owner, self._now))
+        h: Any = handle  # internal: Handle._cancelled and _context, read without a call
+        if not h._cancelled:
+            self._ready.push((handle, h._context.get(CURRENT, self._root), self._now))
 
     def _add_callback_signalsafe(self, handle: events.Handle) -> None:
         # internal: unix_events calls this from a signal handler, which may have
@@ -340,7 +340,7 @@ class GlueLoop(asyncio.SelectorEventLoop):
         """Wait up to *timeout* seconds for I/O, then queue the ready readers and writers."""
         # internal: _selector is the loop's selectors.BaseSelector and
         # _process_events() turns its events into _add_callback() calls.
-        loop = _impl(self)
+        loop: Any = self
         self._polling = True
         try:
             ready_events = loop._selector.select(timeout)
@@ -355,21 +355,24 @@ class GlueLoop(asyncio.SelectorEventLoop):
     def _move_due_timers(self, end_time: float, stamp: float) -> None:
         """Queue every live timer due before *end_time*, stamped as queued at *stamp*."""
         push = self._ready.push
+        timer: Any
         for timer, owner in self._timers.pop_due(end_time):
-            _impl(timer)._scheduled = False  # internal: see _timer_handle_cancelled
+            timer._scheduled = False  # internal: see _timer_handle_cancelled
             push((timer, owner, stamp))
 
     def _stopping_now(self) -> bool:
         # internal: stop() sets _stopping; run_forever() checks it after each tick.
-        return bool(_impl(self)._stopping)
+        loop: Any = self
+        return bool(loop._stopping)
 
     def _clock_resolution_value(self) -> float:
         # internal: BaseEventLoop._clock_resolution, the slack _run_once gives timers
         # (asyncio's test loop sets its own).
-        return float(_impl(self)._clock_resolution)
+        loop: Any = self
+        return float(loop._clock_resolution)
 
     def _is_debug(self) -> bool:
-        return bool(_impl(self)._debug)
+        return self._debug
 
 
 # Allocates a _Handle without running an __init__ (call_soon sets its fields).
@@ -442,7 +445,7 @@ def run_batch(
     policy) propagates; exceptions from callbacks go to the loop's exception
     handler, as in asyncio.
     """
-    debug = loop._is_debug()
+    debug = loop._debug
     if budget is None and charge is None and not debug:
         if not timed:
             return _run_untimed(loop, pop, count)

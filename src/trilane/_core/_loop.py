@@ -128,10 +128,11 @@ class Loop(GlueLoop):
         clock = self._clock
         if ready.inbox:
             ready.take_inbox()
+        timers = self._timers
         if ready.size() or self._stopping_now():
             timeout: float | None = 0.0
         else:
-            deadline = self._timers.next_deadline()
+            deadline = timers.next_deadline() if timers.heap else None
             if deadline is None:
                 timeout = None
             else:
@@ -139,7 +140,7 @@ class Loop(GlueLoop):
         self._poll(timeout)
         if ready.inbox:
             ready.take_inbox()
-        if self._timers:
+        if timers.heap:
             self._move_due_timers(clock.time() + self._clock_resolution_value(), self._now)
         count = ready.size()
         if count > ready.high_water:

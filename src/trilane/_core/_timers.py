@@ -25,34 +25,36 @@ _COMPACT_FRACTION = 0.5
 class TimerHeap:
     """Pending :class:`asyncio.TimerHandle` objects ordered by deadline."""
 
-    __slots__ = ("_cancelled", "_heap", "_seq")
+    __slots__ = ("_cancelled", "_seq", "heap")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, TimerHandle, TaskInfo]] = []
+        #: (deadline, sequence, timer, owner) entries; the loop tests it for
+        #: emptiness directly, one Python call less per tick than ``bool(heap)``.
+        self.heap: list[tuple[float, int, TimerHandle, TaskInfo]] = []
         self._cancelled = 0
         self._seq = itertools.count()
 
     def push(self, when: float, timer: TimerHandle, owner: TaskInfo) -> None:
         """Add *timer*, due at *when* (its ``when()``), whose run time is charged to *owner*."""
-        heapq.heappush(self._heap, (when, next(self._seq), timer, owner))
+        heapq.heappush(self.heap, (when, next(self._seq), timer, owner))
 
     def note_cancelled(self) -> None:
         """Count one timer in the heap as cancelled (compacting the heap when they are too many)."""
         self._cancelled += 1
         # Compact here too, not only when the loop is about to block: a loop that
         # always has work ready would otherwise keep every cancelled timeout.
-        if self._cancelled > _COMPACT_MIN and self._cancelled > _COMPACT_FRACTION * len(self._heap):
+        if self._cancelled > _COMPACT_MIN and self._cancelled > _COMPACT_FRACTION * len(self.heap):
             self._compact()
 
     def next_deadline(self) -> float | None:
         """Return the earliest live deadline, or ``None`` when no timer is pending."""
         self._compact()
-        heap = self._heap
+        heap = self.heap
         return heap[0][0] if heap else None
 
     def pop_due(self, now: float) -> list[tuple[TimerHandle, TaskInfo]]:
         """Remove and return every live timer due before *now*, earliest first."""
-        heap = self._heap
+        heap = self.heap
         due = []
         while heap and heap[0][0] < now:
             _, _, timer, owner = heapq.heappop(heap)
@@ -63,10 +65,10 @@ class TimerHeap:
         return due
 
     def _compact(self) -> None:
-        heap = self._heap
+        heap = self.heap
         if len(heap) > _COMPACT_MIN and self._cancelled > _COMPACT_FRACTION * len(heap):
-            self._heap = [entry for entry in heap if not entry[2].cancelled()]
-            heapq.heapify(self._heap)
+            self.heap = [entry for entry in heap if not entry[2].cancelled()]
+            heapq.heapify(self.heap)
             self._cancelled = 0
             return
         while heap and heap[0][2].cancelled():
@@ -75,11 +77,11 @@ class TimerHeap:
 
     def clear(self) -> None:
         """Forget every timer."""
-        self._heap.clear()
+        self.heap.clear()
         self._cancelled = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self.heap)
 
     def __bool__(self) -> bool:
-        return bool(self._heap)
+        return bool(self.heap)
