@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -97,3 +98,25 @@ def test_amap_plan_is_known_after_prepare(run_on: Any) -> None:
         return before, plan.backend
 
     assert run_on(main()) == (None, "thread")
+
+
+class OwnError(Exception):
+    pass
+
+
+def test_an_async_items_exception_comes_out_as_raised_and_is_timed() -> None:
+    # One-item async chunks run as the item's own task (no wrapper): the driver must still
+    # hand out the very exception object, count one attempt and time the item.
+    raised: dict[int, BaseException] = {}
+
+    async def work(x: int) -> int:
+        await asyncio.sleep(0.01)
+        if x == 2:
+            raised[x] = OwnError("mine")
+            raise raised[x]
+        return x
+
+    outcomes = list(trilane.map(work, range(4), backend="async", errors="collect").outcomes())
+    assert [o.result for o in outcomes] == [0, 1, None, 3]
+    assert outcomes[2].error is raised[2] and outcomes[2].attempts == 1
+    assert all(o.seconds >= 0.005 for o in outcomes)

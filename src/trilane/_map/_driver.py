@@ -134,7 +134,8 @@ class Driver:
         self._in_flight_items = 0
         self._open_items = 0  # admitted and not yet emitted
         #: Submitted futures: asyncio ones (async, serial, dask) or concurrent.futures ones (pools).
-        self._inflight: dict[Any, tuple[Chunk, int | None]] = {}
+        self._inflight: dict[Any, tuple[Chunk, int | None, float]] = {}  # (chunk, position, start)
+        self._raw_single = False  # the backend's one-item futures hold the value itself
         #: Pool futures that finished, handed over from worker threads in batches.
         self._inbox: deque[concurrent.futures.Future[ChunkResult]] = deque()
         self._inbox_armed = False
@@ -195,6 +196,7 @@ class Driver:
         backend = load_backend(plan.backend)(self.fn, opts, is_async=self.is_async)
         await backend.start(loop)
         self.backend = backend
+        self._raw_single = backend.raw_single
         self._configure(backend, plan)
         self.plan = plan
         logger.info("trilane.map of %s: %s", getattr(self.fn, "__qualname__", self.fn), plan)
@@ -482,7 +484,7 @@ class Driver:
             else:
                 fut = asyncio.get_running_loop().create_future()
             fut.set_exception(exc)
-        self._inflight[fut] = (chunk, pos)
+        self._inflight[fut] = (chunk, pos, time.perf_counter())
         if self._pump_inbox is not None:
             if pos is None:
                 chunk.future = fut
@@ -535,13 +537,25 @@ class Driver:
         entry = self._inflight.pop(fut, None)
         if entry is None:
             return  # already handled (cancellation path)
-        chunk, pos = entry
+        chunk, pos, start = entry
         n = 1 if pos is not None else len(chunk.items)
         self._in_flight_tasks -= 1
         self._in_flight_items -= n
         exc: BaseException | None = None
+        result: ChunkResult
+        if n == 1 and self._raw_single:
+            # The future is the item's own task: its exception is the item's failure, as is.
+            try:
+                result = ([fut.result()], None, time.perf_counter() - start)
+            except asyncio.CancelledError:
+                result = ([None], {0: asyncio.CancelledError()}, 0.0)
+            except Exception as e:
+                result = ([None], {0: e}, time.perf_counter() - start)
+            self._settle(chunk, pos, result)
+            self._poke()
+            return
         try:
-            result: ChunkResult = fut.result()  # the common case: one call, one lock
+            result = fut.result()  # the common case: one call, one lock
         except (asyncio.CancelledError, concurrent.futures.CancelledError):
             result = ([None] * n, dict.fromkeys(range(n), asyncio.CancelledError()), 0.0)
         except Exception as e:

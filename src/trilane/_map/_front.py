@@ -366,8 +366,11 @@ class AsyncMapIterator(Generic[R]):
         finally:
             await agen.aclose()
 
-    def __aiter__(self) -> AsyncMapIterator[R]:
-        return self
+    def __aiter__(self) -> AsyncIterator[R]:
+        # The results generator itself, so `async for` skips an __anext__ coroutine per item.
+        if self._gen is None:
+            self._gen = self._results(False)
+        return self._gen
 
     async def __anext__(self) -> R:
         if self._gen is None:

@@ -91,6 +91,9 @@ class Backend(ABC):
     chunks: ClassVar[bool] = True
     #: How a timeout stops the work, for the TaskTimeout message.
     stops_by: ClassVar[str] = ""
+    #: Whether a one-item submit returns a future of the item's own value (its exception:
+    #: the item's failure) instead of a ChunkResult; the driver then times the item itself.
+    raw_single: ClassVar[bool] = False
 
     def __init__(self, fn: Callable[[Any], Any], options: MapOptions, *, is_async: bool) -> None:
         self.fn = fn
