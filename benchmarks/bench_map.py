@@ -6,7 +6,15 @@
 
 1. HTTP fan-out: 2000 GETs at concurrency 50 to a local aiohttp server on
    127.0.0.1 whose handler sleeps 20 ms (ideal: 50 / 0.02 = 2500 req/s).  The
-   server runs in a separate process started here.
+   server runs in a separate process started here; every configuration hits
+   the same server.  By default it is aiohttp's low-level ``web.Server`` (no
+   router, no middlewares) on uvloop, the cheapest aiohttp server per request
+   (``--server app --server-loop asyncio``: a ``web.Application`` on the stock
+   loop, as before).  The table gives the server's CPU per request too.
+   - bound: a minimal client (HTTP/1.1 keep-alive over 50 raw asyncio
+     streams, no HTTP library) on the same server.  No client can do much
+     better than this on the machine at hand: it shows what the server, the
+     20 ms timers and the machine's other load leave for any client.
    - async: ``trilane.amap(fetch_aiohttp, backend="async", concurrency=50)`` on
      a trilane loop, against a hand-written asyncio + Semaphore + aiohttp loop
      on stock asyncio.  (An aiohttp session belongs to one loop; ``amap`` lets
@@ -49,18 +57,26 @@ _local = threading.local()
 # -- the server (separate process) ----------------------------------------------------------------
 
 
-def serve(delay: float) -> None:
-    """Run the aiohttp test server; print its port on stdout; stop when stdin closes."""
+def serve(delay: float, kind: str, loop: str) -> None:
+    """Run the aiohttp test server; print its port on stdout; stop when stdin closes.
+
+    *kind*: "lowlevel" (``aiohttp.web.Server``, one handler) or "app" (``web.Application``
+    with a router).  *loop*: "uvloop" or "asyncio".
+    """
     from aiohttp import web
 
-    async def handler(request: web.Request) -> web.Response:
+    async def handler(request: web.BaseRequest) -> web.Response:
         await asyncio.sleep(delay)
         return web.Response(text="ok")
 
     async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/", handler)
-        runner = web.AppRunner(app, access_log=None)
+        runner: web.BaseRunner[Any]
+        if kind == "app":
+            app = web.Application()
+            app.router.add_get("/", handler)
+            runner = web.AppRunner(app, access_log=None)
+        else:
+            runner = web.ServerRunner(web.Server(handler, access_log=None))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
         await site.start()
@@ -69,16 +85,35 @@ def serve(delay: float) -> None:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         await runner.cleanup()
 
-    asyncio.run(main())
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
 class Server:
-    def __init__(self, delay: float = 0.02) -> None:
+    def __init__(self, delay: float, kind: str, loop: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(delay)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, "--serve", str(delay), "--server", kind, "--server-loop", loop],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout is not None
-        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}/"
+        self.port = int(self.proc.stdout.readline())
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.description = f"aiohttp {'web.Server (low-level)' if kind == 'lowlevel' else 'web.Application'} on {loop}"
+
+    def cpu(self) -> float:
+        """CPU seconds the server process has used (Linux /proc; 0.0 elsewhere)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -142,6 +177,32 @@ async def hand_written(n: int, conc: int) -> list[int]:
         return await asyncio.gather(*(one(i) for i in range(n)))
 
 
+_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+async def raw_client(port: int, n: int, conc: int) -> list[int]:
+    """The bound: *conc* keep-alive connections over bare asyncio streams, no HTTP library."""
+    statuses: list[int] = []
+    claimed = [0]
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while claimed[0] < n:
+                claimed[0] += 1  # claim a request before the await, as a semaphore would
+                writer.write(_REQUEST)
+                head = await reader.readuntil(b"\r\n\r\n")
+                at = head.lower().index(b"content-length:") + 15
+                await reader.readexactly(int(head[at : head.index(b"\r\n", at)]))
+                statuses.append(int(head[9:12]))
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    await asyncio.gather(*(connection() for _ in range(conc)))
+    return statuses
+
+
 def trilane_threads(n: int, conc: int) -> list[int]:
     return list(trilane.map(fetch_requests, range(n), backend="thread", concurrency=conc))
 
@@ -157,22 +218,35 @@ def tpe_threads(n: int, conc: int) -> list[int]:
 CPU: dict[str, float] = {}
 
 
-def best(rounds: int, configs: dict[str, Callable[[], Any]], check: Callable[[Any], None]) -> dict[str, float]:
+SERVER_CPU: dict[str, float] = {}
+
+
+def best(
+    rounds: int,
+    configs: dict[str, Callable[[], Any]],
+    check: Callable[[Any], None],
+    server_cpu: Callable[[], float] | None = None,
+) -> dict[str, float]:
     """Alternate the configs round by round (so drift hits all alike); return the best time of each.
 
-    The best CPU time of this process (all its threads) for each config goes to ``CPU``.
+    The best CPU time of this process (all its threads) for each config goes to ``CPU``, and
+    the least CPU time *server_cpu* reports for a run of it to ``SERVER_CPU``.
     """
     times: dict[str, list[float]] = {name: [] for name in configs}
     cpu: dict[str, list[float]] = {name: [] for name in configs}
+    scpu: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(rounds):
         for name, fn in configs.items():
+            s = server_cpu() if server_cpu else 0.0
             c = time.process_time()
             t = time.perf_counter()
             result = fn()
             times[name].append(time.perf_counter() - t)
             cpu[name].append(time.process_time() - c)
+            scpu[name].append((server_cpu() if server_cpu else 0.0) - s)
             check(result)
     CPU.update({name: min(cs) for name, cs in cpu.items()})
+    SERVER_CPU.update({name: min(cs) for name, cs in scpu.items()})
     return {name: min(ts) for name, ts in times.items()}
 
 
@@ -189,9 +263,12 @@ def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> N
 # -- 1. HTTP fan-out -----------------------------------------------------------------------------
 
 
-def bench_http(n: int, conc: int, rounds: int) -> None:
+BOUND = "bound: raw asyncio streams, no HTTP library (asyncio loop)"
+
+
+def bench_http(n: int, conc: int, rounds: int, kind: str, loop: str) -> None:
     global URL
-    server = Server(0.02)
+    server = Server(0.02, kind, loop)
     URL = server.url
     ideal = conc / 0.02
     try:
@@ -205,6 +282,7 @@ def bench_http(n: int, conc: int, rounds: int) -> None:
         t = best(
             rounds,
             {
+                BOUND: lambda: asyncio.run(raw_client(server.port, n, conc)),
                 "hand-written asyncio+Semaphore+aiohttp (asyncio loop)": lambda: asyncio.run(hand_written(n, conc)),
                 "trilane.amap backend=async (trilane loop)": lambda: trilane.run(trilane_async(n, conc)),
                 "trilane.amap backend=async (asyncio loop)": lambda: asyncio.run(trilane_async(n, conc)),
@@ -212,6 +290,7 @@ def bench_http(n: int, conc: int, rounds: int) -> None:
                 "trilane.map backend=thread + requests": lambda: trilane_threads(n, conc),
             },
             ok,
+            server.cpu,
         )
     finally:
         server.close()
@@ -221,11 +300,19 @@ def bench_http(n: int, conc: int, rounds: int) -> None:
     for name, secs in t.items():
         base = base_thread if "requests" in name else base_async
         rows.append(
-            (name, f"{n / secs:,.0f}", f"{n / secs / ideal:.0%}", f"{base / secs:.2f}x", f"{CPU[name] * 1e6 / n:.0f}")
+            (
+                name,
+                f"{n / secs:,.0f}",
+                f"{n / secs / ideal:.0%}",
+                "-" if name == BOUND else f"{base / secs:.2f}x",
+                f"{CPU[name] * 1e6 / n:.0f}",
+                f"{SERVER_CPU[name] * 1e6 / n:.0f}",
+            )
         )
     table(
-        f"HTTP fan-out: {n} GETs, concurrency {conc}, 20 ms handler (ideal {ideal:,.0f} req/s), best of {rounds}",
-        ("configuration", "req/s", "of ideal", "vs its peer", "client CPU µs/req"),
+        f"HTTP fan-out: {n} GETs, concurrency {conc}, 20 ms handler (ideal {ideal:,.0f} req/s), best of {rounds}; "
+        f"server: {server.description}",
+        ("configuration", "req/s", "of ideal", "vs its peer", "client CPU µs/req", "server CPU µs/req"),
         rows,
     )
 
@@ -343,10 +430,17 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds")
     ap.add_argument("--only", default="http,overhead,rss", help="comma-separated: http, overhead, rss")
     ap.add_argument("--rounds", type=int, help="rounds per comparison (default: 2 quick, 3 full, 5 for HTTP)")
+    ap.add_argument(
+        "--server",
+        choices=("lowlevel", "app"),
+        default="lowlevel",
+        help="HTTP server: aiohttp's low-level web.Server (default) or a web.Application",
+    )
+    ap.add_argument("--server-loop", choices=("uvloop", "asyncio"), default="uvloop", help="the server's event loop")
     ap.add_argument("--serve", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve is not None:
-        serve(args.serve)
+        serve(args.serve, args.server, args.server_loop)
         return
     only = set(args.only.split(","))
     print(
@@ -355,7 +449,13 @@ def main() -> None:
     )
     rounds = args.rounds or (2 if args.quick else 3)
     if "http" in only:
-        bench_http(1000 if args.quick else 2000, 50, args.rounds or (rounds if args.quick else 5))
+        bench_http(
+            1000 if args.quick else 2000,
+            50,
+            args.rounds or (rounds if args.quick else 5),
+            args.server,
+            args.server_loop,
+        )
     if "overhead" in only:
         bench_overhead(50_000 if args.quick else 200_000, 200_000 if args.quick else 1_000_000, rounds)
     if "rss" in only:
