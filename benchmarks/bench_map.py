@@ -24,7 +24,10 @@
      Session per thread).
 2. Per-item overhead on a trivial function (``x + 1``), pool start included:
    thread backend vs ``ThreadPoolExecutor().map``; process backend vs
-   ``multiprocessing.Pool().map`` with its automatic chunksize.
+   ``multiprocessing.Pool().map`` with its automatic chunksize.  Then the
+   hand-off alone, one item per task: ``chunksize=1, concurrency=50`` against
+   ``ThreadPoolExecutor(50).map``, in CPU per item (what competes with the
+   workers for the GIL in a run like the requests fan-out).
 3. Peak RSS growth over 10M items from a generator, each in a fresh
    subprocess: ``trilane.map(backend="thread")`` vs ``ThreadPoolExecutor.map``.
    ``ThreadPoolExecutor.map`` submits every item before yielding one, so it is
@@ -373,6 +376,31 @@ def bench_overhead(n_thread: int, n_process: int, rounds: int) -> None:
         "(ratio: against ThreadPoolExecutor.map / multiprocessing.Pool.map with fork)",
         ("configuration", "items", "µs/item", "total s", "vs peer"),
         rows,
+    )
+
+    def tpe50(n: int) -> int:
+        with ThreadPoolExecutor(50) as ex:
+            return sum(ex.map(inc, range(n)))
+
+    nh = nt // 4
+    handoff = best(
+        rounds,
+        {
+            "ThreadPoolExecutor(50).map": lambda: tpe50(nh),
+            "trilane.map backend=thread chunksize=1 concurrency=50": lambda: sum(
+                trilane.map(inc, range(nh), backend="thread", chunksize=1, concurrency=50)
+            ),
+        },
+        checker(nh),
+    )
+    base_cpu = CPU["ThreadPoolExecutor(50).map"]
+    table(
+        f"Per-item hand-off: x + 1, one item per task, {nh:,} items, best of {rounds} (CPU: all threads)",
+        ("configuration", "µs CPU/item", "µs wall/item", "CPU vs peer"),
+        [
+            (name, f"{CPU[name] * 1e6 / nh:.1f}", f"{secs * 1e6 / nh:.1f}", f"{base_cpu / CPU[name]:.2f}x")
+            for name, secs in handoff.items()
+        ],
     )
 
 
