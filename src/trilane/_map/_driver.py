@@ -680,29 +680,15 @@ class Driver:
 
     def may_pump(self) -> bool:
         """Whether, by its options alone, this run could be pumped (see :meth:`can_pump`)."""
-        opts = self.options
-        return (
-            opts.backend in ("thread", "auto")
-            and not self.is_async
-            and opts.timeout is None
-            and opts.rate is None
-            and opts.retries == 0
-        )
+        o = self.options
+        return o.backend in ("thread", "auto") and not self.is_async and not (o.timeout or o.rate or o.retries)
 
     def can_pump(self) -> bool:
-        """Whether :meth:`pump` may run this (prepared) run: a thread pool fed without a
-        timeout, and nothing that waits on the loop's clock (no rate, no retries)."""
-        opts = self.options
-        backend = self.backend
-        return (
-            backend is not None
-            and backend.name == "thread"
-            and opts.timeout is None
-            and opts.rate is None
-            and opts.retries == 0
-            and not self._retries
-            and not self._inflight
-        )
+        """Whether :meth:`pump` may run this prepared run: a thread pool fed without a timeout,
+        and nothing that waits on the loop's clock (no rate, no retries)."""
+        b = self.backend
+        ready = b is not None and b.name == "thread" and not (self._retries or self._inflight)
+        return ready and self.may_pump()
 
     def wake_pump(self) -> None:
         """Make a blocked :meth:`pump` look at :attr:`interrupted` (callable from a signal handler)."""
