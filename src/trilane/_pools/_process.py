@@ -88,6 +88,7 @@ class _Worker:
     __slots__ = (
         "conn",
         "kill_at",
+        "mprobe",
         "next",
         "pid",
         "probe",
@@ -118,6 +119,10 @@ class _Worker:
         # owns the pipe.  ``waiter`` is what a direct caller blocks on.
         self.probe = select.poll()
         self.probe.register(conn.fileno(), select.POLLIN)
+        # The manager's own probe, used before it claims the pipe (a poll
+        # object must not be polled from two threads at once).
+        self.mprobe = select.poll()
+        self.mprobe.register(conn.fileno(), select.POLLIN)
         self.waiter = select.poll()
         self.waiter.register(conn.fileno(), select.POLLIN)
         self.waiter.register(proc.sentinel, select.POLLIN)
@@ -212,9 +217,40 @@ class ProcessPool(PoolBase):
             self._policy.push(task, task.owner)
             if self._manager is None:
                 self._start_manager_locked()
-            else:
-                self._dispatch_locked()
+                return fut
+            claimed = self._dispatch_locked(own=task)
+        if claimed is not None:
+            self._after_own_send(claimed)
         return fut
+
+    def _after_own_send(self, w: _Worker) -> None:
+        """End the claim that ``submit()`` took on *w*'s pipe before sending it a task.
+
+        A quick task's reply can arrive before ``submit()`` has even returned
+        (on a busy machine the caller is often preempted by the worker it
+        woke); without the claim, the manager thread would take that reply
+        and hand it over, which costs a thread wake-up and a GIL switch, a
+        third of the round trip.  So: if the reply is already here, handle it
+        in this thread; otherwise give the pipe back to the manager (and a
+        caller that blocks in ``result()`` takes it again, see
+        :meth:`_direct_wait`).
+        """
+        conn, poller = w.conn, self._poller
+        frame = None
+        try:
+            if conn is not None and w.probe.poll(0):
+                frame = _wire.recv_frame(conn)
+        except (EOFError, OSError):
+            frame = None  # it died: the manager sees the sentinel and reports it
+        finally:
+            # Always give the pipe back, whatever happened above.
+            with self._lock:
+                if frame is None:
+                    w.reader = None
+                if conn is not None and w.conn is conn and poller is not None and self._poller is poller:
+                    poller.unmute(conn.fileno())
+        if frame is not None:
+            self._handle(w, *frame)  # releases the claim
 
     def _start_manager_locked(self) -> None:
         self._wake_r, self._wake_w = os.pipe()
@@ -229,7 +265,7 @@ class ProcessPool(PoolBase):
         except (BlockingIOError, OSError):
             pass  # already awake, or closed at shutdown
 
-    def _dispatch_locked(self) -> None:
+    def _dispatch_locked(self, own: Task | None = None) -> _Worker | None:
         """Send queued tasks to idle workers, then one more to each busy one.
 
         Called with the lock held.  The second task (``w.next``) waits in the
@@ -238,7 +274,14 @@ class ProcessPool(PoolBase):
         parent.  Only small calls are sent ahead (they must fit the socket
         buffer, or the send would block under the lock), and never past
         ``max_tasks_per_worker``.
+
+        ``submit()`` passes its task as *own*: if that task goes to an idle
+        worker, the calling thread claims the worker's pipe (muted from the
+        manager) before sending, and gets the worker back to finish the claim
+        (:meth:`_after_own_send`).
         """
+        claimed: _Worker | None = None
+        poller = self._poller
         policy = self._policy
         while self._held is not None or len(policy):
             task = self._held or policy.pop()
@@ -248,7 +291,7 @@ class ProcessPool(PoolBase):
             w = self._idle.popleft() if self._idle else self._ahead_candidate(task)
             if w is None:
                 self._held = task  # next in line; it goes to the next free worker
-                return
+                return claimed
             fut = task.future
             if not task.started:
                 if not fut.set_running_or_notify_cancel():
@@ -256,17 +299,35 @@ class ProcessPool(PoolBase):
                         self._idle.appendleft(w)
                     continue
                 task.started = True
+            claim = (
+                task is own
+                and w.state == IDLE
+                and w.reader is None
+                and w.conn is not None
+                and poller is not None
+                and poller.can_mute
+            )
             try:
                 if w.conn is None:
                     raise OSError("the worker's pipe is closed")
+                if claim:
+                    assert poller is not None
+                    w.reader = threading.get_ident()
+                    poller.mute(w.conn.fileno())
                 _wire.send_frame(w.conn, _wire.TASK, task.id, task.packed)
             except (OSError, ValueError):
                 # It died meanwhile; its sentinel will fire and report the task
                 # it was running.  Never pick it again (or this loop would spin
                 # on the broken pipe), and requeue the task we could not send.
+                if claim:
+                    w.reader = None
+                    if poller is not None and w.conn is not None:
+                        poller.unmute(w.conn.fileno())
                 w.state = DYING
                 policy.push(task, task.owner)
                 continue
+            if claim:
+                claimed = w
             w.sent += 1
             fut.worker_pid = w.pid
             if w.state == BUSY:
@@ -274,6 +335,7 @@ class ProcessPool(PoolBase):
             else:
                 w.state = BUSY
                 self._start_locked(w, task)
+        return claimed
 
     def _queued(self) -> int:
         return len(self._policy) + (self._held is not None)
@@ -482,7 +544,7 @@ class ProcessPool(PoolBase):
 
     def _on_message(self, w: _Worker, reader: int) -> None:
         """Read and handle one message from *w*, if nobody else is reading its pipe."""
-        if reader == MANAGER and not w.probe.poll(0):
+        if reader == MANAGER and not w.mprobe.poll(0):
             # A stale wake-up (a direct reader took the message meanwhile).
             # Claiming the pipe now would turn the next caller that blocks on
             # this worker away from the direct path, onto the slow hand-off.
