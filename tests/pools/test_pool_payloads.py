@@ -142,6 +142,17 @@ def test_calls_round_trip_with_cached_functions() -> None:
     assert _wire.dumps_call(_tasks.echo, (1,), {}, str)[0] == _wire.dumps_call(_tasks.echo, (1,), {}, str)[0]
 
 
+def test_functions_that_carry_state_are_pickled_afresh_each_call() -> None:
+    # A bound method pickles its object too: a cached pickle would go stale.
+    table = {"k": 1}
+    first = _wire.dumps_call(table.get, ("k",), {}, str)[0]
+    table["k"] = 2
+    data, buffers = _wire.dumps_call(table.get, ("k",), {}, str)
+    assert data != first
+    fn, args, kwargs = _wire.loads_call(memoryview(data), buffers)
+    assert fn(*args, **kwargs) == 2
+
+
 def test_replies_reach_blocking_callers_and_callback_users_alike(no_leaks: None) -> None:
     # Threads that block in result() read replies themselves (and claim the
     # pipe while submitting); futures that nobody waits on are still finished

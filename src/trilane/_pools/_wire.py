@@ -158,13 +158,23 @@ _FNLEN = struct.Struct("!I")
 _FN_CACHE_SIZE = 256
 _fn_pickles: dict[Any, bytes] = {}
 _fn_loaded: dict[Any, Any] = {}
-_PLAIN_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType)
+
+
+def _by_name(fn: Callable[..., Any]) -> bool:
+    """Whether *fn* pickles as a name alone: a Python function, or a module's builtin.
+
+    A bound method, builtin or not (``d.get``, ``obj.run``), a partial or a
+    callable object pickles its state as well, which may change between calls.
+    """
+    t = type(fn)
+    if t is types.FunctionType:
+        return True
+    return t is types.BuiltinFunctionType and isinstance(getattr(fn, "__self__", None), types.ModuleType)
 
 
 def _pickle_fn(fn: Callable[..., Any]) -> bytes:
-    # Only plain functions are cached: they pickle by qualified name, so the
-    # bytes never go stale (a partial or a callable object pickles its state).
-    if type(fn) not in _PLAIN_FUNCTIONS:
+    # Only functions that pickle by qualified name are cached, so the bytes never go stale.
+    if not _by_name(fn):
         return pickle.dumps(fn, protocol=5)
     data = _fn_pickles.get(fn)
     if data is None:
