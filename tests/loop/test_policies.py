@@ -168,3 +168,21 @@ def test_fair_places_new_owners_behind_by_weight() -> None:
         p.push(f"low{i}", owner)
     p.push("urgent", urgent)  # new too, but its debit is 1 ms / 1.25**10
     assert drain(p)[0] == "urgent"
+
+
+@pytest.mark.parametrize("make", [FifoPolicy, PriorityPolicy, FairPolicy, RoundRobinPolicy])
+def test_len_and_drain_agree_with_pop_order(make: type[trilane.Policy[int]]) -> None:
+    # drain() must give pop()'s order and empty the queue; len() must count what is queued.
+    owners = [TaskInfo(p, group=p % 3) for p in (0, 2, 1, 0, 2)]
+    for owner, ran in zip(owners, (0.004, 0.0, 0.0002, 0.0, 0.01), strict=True):
+        owner.run_time, owner.steps = ran, 1
+    first, second = make(), make()
+    for policy in (first, second):
+        policy.bind(MockClock().time)
+        for i in range(40):
+            policy.push(i, owners[i % len(owners)])
+    assert len(first) == 40
+    popped = [first.pop() for _ in range(15)]
+    assert len(first) == 25
+    assert popped + list(first.drain()) == list(second.drain())
+    assert len(first) == len(second) == 0
