@@ -10,11 +10,8 @@ Modules, one concept each:
 * ``_poller``   the manager's epoll set, with muting for direct readers
 * ``_worker``   the loop inside a worker process
 * ``_wire``     framing and pickling (protocol 5, out-of-band buffers)
+
+The package itself imports nothing: a worker process imports ``_worker``
+(and what it needs) alone, and ``trilane/__init__.py`` names each module.
 """
 
-from ._base import PoolFuture as PoolFuture
-from ._options import TaskOptions as TaskOptions
-from ._process import ProcessPool as ProcessPool
-from ._thread import ThreadPool as ThreadPool
-
-__all__ = ["PoolFuture", "ProcessPool", "TaskOptions", "ThreadPool"]
