@@ -56,14 +56,14 @@ if TYPE_CHECKING:
     from ._core._watchdog import BlockingReport as BlockingReport
     from ._core._watchdog import BlockingSite as BlockingSite
     from ._core._watchdog import Watchdog as Watchdog
-    from ._map import AsyncMapIterator as AsyncMapIterator
-    from ._map import Backoff as Backoff
-    from ._map import Failure as Failure
-    from ._map import MapIterator as MapIterator
-    from ._map import MapPlan as MapPlan
-    from ._map import Outcome as Outcome
-    from ._map import amap as amap
-    from ._map import map as map
+    from ._map._front import AsyncMapIterator as AsyncMapIterator
+    from ._map._front import MapIterator as MapIterator
+    from ._map._front import amap as amap
+    from ._map._front import map as map
+    from ._map._options import Backoff as Backoff
+    from ._map._outcome import Failure as Failure
+    from ._map._outcome import MapPlan as MapPlan
+    from ._map._outcome import Outcome as Outcome
     from ._offload import to_process as to_process
     from ._offload import to_thread as to_thread
     from ._pools._base import PoolFuture as PoolFuture
@@ -106,14 +106,14 @@ _EXPORTS: dict[str, str] = {
     "BlockingReport": "._core._watchdog",
     "BlockingSite": "._core._watchdog",
     "Watchdog": "._core._watchdog",
-    "AsyncMapIterator": "._map",
-    "Backoff": "._map",
-    "Failure": "._map",
-    "MapIterator": "._map",
-    "MapPlan": "._map",
-    "Outcome": "._map",
-    "amap": "._map",
-    "map": "._map",
+    "AsyncMapIterator": "._map._front",
+    "Backoff": "._map._options",
+    "Failure": "._map._outcome",
+    "MapIterator": "._map._front",
+    "MapPlan": "._map._outcome",
+    "Outcome": "._map._outcome",
+    "amap": "._map._front",
+    "map": "._map._front",
     "to_process": "._offload",
     "to_thread": "._offload",
     "PoolFuture": "._pools._base",

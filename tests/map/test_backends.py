@@ -120,3 +120,20 @@ def test_an_async_items_exception_comes_out_as_raised_and_is_timed() -> None:
     assert [o.result for o in outcomes] == [0, 1, None, 3]
     assert outcomes[2].error is raised[2] and outcomes[2].attempts == 1
     assert all(o.seconds >= 0.005 for o in outcomes)
+
+
+def test_a_process_worker_imports_only_the_chunk_runner() -> None:
+    # A process-backend worker unpickles run_chunk by name; that import must stay
+    # light (no asyncio, no driver), or every new worker pays ~50 ms before its first item.
+    import subprocess
+    import sys
+
+    from trilane._map._backends._base import run_chunk
+
+    assert run_chunk.__module__ == "trilane._map._chunk"
+    code = (
+        "import sys, pickle, trilane._map._chunk as c; pickle.loads(pickle.dumps(c.run_chunk)); "
+        "print(sorted(m for m in ('asyncio', 'trilane._map._driver', 'trilane._map._front') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -5,12 +5,8 @@ that gives every option its meaning), ``_options`` (validation, Backoff,
 rates), ``_rate`` (token bucket), ``_checkpoint`` (JSONL resume),
 ``_progress`` (rich bar), ``_auto`` (backend choice), ``_outcome`` (public
 records), and ``_backends`` (one module per backend, loaded by name).
+
+The package itself imports nothing: a process worker that unpickles
+``_chunk.run_chunk`` imports that module alone, and ``trilane/__init__.py``
+names each module.
 """
-
-from __future__ import annotations
-
-from ._front import AsyncMapIterator, MapIterator, amap, map
-from ._options import Backoff
-from ._outcome import Failure, MapPlan, Outcome
-
-__all__ = ["AsyncMapIterator", "Backoff", "Failure", "MapIterator", "MapPlan", "Outcome", "amap", "map"]

@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 from .._core._clock import Clock
 from .._core._loop import new_event_loop
 from ._backends._serial import INLINE
-from ._driver import Driver, Emission
+from ._driver import Chunk, Driver, Emission
 from ._options import DEFAULT_BACKOFF, Backoff, MapOptions, default_key
 from ._outcome import Failure, MapPlan, Outcome
 
@@ -63,34 +63,46 @@ def _key(options: MapOptions, chunk: Any, p: int) -> Any:
 
 def _convert(options: MapOptions, emission: Emission, outcomes: bool) -> Iterator[Any]:
     """Turn finished chunks into results, Failures or Outcomes, applying ``errors``."""
-    errors_mode = options.errors
     for chunk, positions in emission:
-        errors = chunk.errors
-        if not outcomes and not errors and positions is None:
-            yield from chunk.values  # the fast path: a whole chunk of successes
-            continue
-        for p in range(len(chunk.items)) if positions is None else positions:
-            exc = errors.get(p) if errors else None
-            if exc is not None:
-                if errors_mode == "raise":
-                    raise _annotate(exc, chunk, p)
-                if errors_mode == "skip":
-                    continue
-            if outcomes:
-                yield Outcome(
-                    index=chunk.start + p,
-                    key=_key(options, chunk, p),
-                    item=chunk.items[p],
-                    result=chunk.values[p],
-                    error=exc,
-                    attempts=chunk.attempts_of(p),
-                    seconds=chunk.seconds[p],
-                    resumed=chunk.resumed,
-                )
-            elif exc is not None:
-                yield Failure(chunk.items[p], exc, chunk.attempts_of(p), chunk.start + p, _key(options, chunk, p))
-            else:
-                yield chunk.values[p]
+        yield from _chunk_results(options, chunk, positions, outcomes)
+
+
+def _chunk_results(options: MapOptions, chunk: Chunk, positions: list[int] | None, outcomes: bool) -> Iterable[Any]:
+    """One finished chunk's results: its list of values itself when all of it succeeded.
+
+    Callers ``yield from`` this directly, so that a result of the common case
+    passes through one generator, not three (about 40 ns an item each).
+    """
+    if not outcomes and not chunk.errors and positions is None:
+        return chunk.values
+    return _convert_items(options, chunk, positions, outcomes)
+
+
+def _convert_items(options: MapOptions, chunk: Chunk, positions: list[int] | None, outcomes: bool) -> Iterator[Any]:
+    errors_mode = options.errors
+    errors = chunk.errors
+    for p in range(len(chunk.items)) if positions is None else positions:
+        exc = errors.get(p) if errors else None
+        if exc is not None:
+            if errors_mode == "raise":
+                raise _annotate(exc, chunk, p)
+            if errors_mode == "skip":
+                continue
+        if outcomes:
+            yield Outcome(
+                index=chunk.start + p,
+                key=_key(options, chunk, p),
+                item=chunk.items[p],
+                result=chunk.values[p],
+                error=exc,
+                attempts=chunk.attempts_of(p),
+                seconds=chunk.seconds[p],
+                resumed=chunk.resumed,
+            )
+        elif exc is not None:
+            yield Failure(chunk.items[p], exc, chunk.attempts_of(p), chunk.start + p, _key(options, chunk, p))
+        else:
+            yield chunk.values[p]
 
 
 class _SigintCanceller:
@@ -248,8 +260,10 @@ class MapIterator(Generic[R]):
             if self._driver.can_pump():
                 yield from self._pumped(outcomes)
             else:
+                options = self._driver.options
                 for emission in self._emissions():
-                    yield from _convert(self._driver.options, emission, outcomes)
+                    for chunk, positions in emission:
+                        yield from _chunk_results(options, chunk, positions, outcomes)
         finally:
             self._finish()
 
@@ -262,7 +276,8 @@ class MapIterator(Generic[R]):
             try:
                 for emission in driver.pump():
                     sigint.pumping = False  # the caller's code runs now: Ctrl-C raises there at once
-                    yield from _convert(options, emission, outcomes)
+                    for chunk, positions in emission:
+                        yield from _chunk_results(options, chunk, positions, outcomes)
                     sigint.pumping = True
                 finished = not driver.interrupted
             finally:

@@ -14,4 +14,3 @@ Modules, one concept each:
 The package itself imports nothing: a worker process imports ``_worker``
 (and what it needs) alone, and ``trilane/__init__.py`` names each module.
 """
-

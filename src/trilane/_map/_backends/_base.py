@@ -10,28 +10,22 @@ ordering, errors, checkpoint, progress, bounded memory) is the driver's job
 
 ``submit`` gets a *chunk*: a list of consecutive items (one item when a
 timeout, a rate or retries of that item apply).  The chunk runs through
-:func:`run_chunk`, which calls the function on each item and catches each
-item's exception separately, so a failing item never takes its chunk mates
-with it.  A :data:`ChunkResult` is ``(values, failures, seconds)``: values
-in input order (``None`` at failed positions), ``{position: exception}``
-or ``None`` when all succeeded, and the chunk's run time.
+:func:`~trilane._map._chunk.run_chunk` (re-exported here), which calls the
+function on each item and catches each item's exception separately.
 """
 
 from __future__ import annotations
 
 import asyncio
-import pickle
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..._core._errors import TaskTimeout
+from .._chunk import ChunkResult, run_chunk
 from .._options import MapOptions
 
 __all__ = ["Backend", "ChunkResult", "describe_item", "run_chunk", "timeout_error"]
-
-ChunkResult = tuple[list[Any], dict[int, BaseException] | None, float]
 
 
 def describe_item(item: Any) -> str:
@@ -43,44 +37,6 @@ def describe_item(item: Any) -> str:
 def timeout_error(item: Any, timeout: float, how: str) -> TaskTimeout:
     """The TaskTimeout for *item*, saying how the work was stopped."""
     return TaskTimeout(describe_item(item), timeout, how)
-
-
-def _picklable(exc: BaseException) -> BaseException:
-    # An exception that cannot cross the process boundary would fail the whole
-    # chunk's result; send a RuntimeError that carries its text instead.
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc} (the original exception could not be pickled)")
-    return exc
-
-
-def run_chunk(fn: Callable[[Any], Any], items: list[Any], to_pickle: bool = False) -> ChunkResult:
-    """Call *fn* on each item; return ``(values, failures or None, seconds)``.
-
-    Module level, so that a process pool can pickle it by reference.  The fast
-    path is one plain loop; an exception drops to a slower loop only for the
-    rest of that chunk.
-    """
-    start = time.perf_counter()
-    values: list[Any] = []
-    append = values.append
-    failures: dict[int, BaseException] | None = None
-    n = len(items)
-    i = 0
-    while i < n:
-        try:
-            for x in items[i:] if i else items:
-                append(fn(x))
-            break
-        except Exception as exc:
-            if failures is None:
-                failures = {}
-            i = len(values)
-            failures[i] = _picklable(exc) if to_pickle else exc
-            append(None)
-            i += 1
-    return values, failures, time.perf_counter() - start
 
 
 class Backend(ABC):
