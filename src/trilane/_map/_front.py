@@ -26,7 +26,7 @@ import signal
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable, Iterator
 from types import FrameType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from .._core._clock import Clock
 from .._core._loop import new_event_loop
@@ -105,21 +105,34 @@ def _convert_items(options: MapOptions, chunk: Chunk, positions: list[int] | Non
             yield chunk.values[p]
 
 
-class _SigintCanceller:
-    """While the loop steps in the main thread, turn SIGINT into cancelling the step."""
+class _SigintHook:
+    """Installs ``_handle`` for SIGINT while in effect: in the main thread, over Python's default only."""
 
-    def __init__(self) -> None:
-        self.interrupted = False
-        self._task: asyncio.Task[Any] | None = None
-        self._old: Any = None
+    _old: Any = None
 
-    def __enter__(self) -> _SigintCanceller:
+    def __enter__(self) -> Self:
         if (
             threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler
         ):
             self._old = signal.signal(signal.SIGINT, self._handle)
         return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
+class _SigintCanceller(_SigintHook):
+    """While the loop steps in the main thread, turn SIGINT into cancelling the step."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._task: asyncio.Task[Any] | None = None
 
     def watch(self, task: asyncio.Task[Any]) -> None:
         self._task = task
@@ -135,13 +148,8 @@ class _SigintCanceller:
             self._task.cancel()
             loop.call_soon_threadsafe(lambda: None)  # wake the loop if it blocks in select
 
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
 
-
-class _PumpSigint:
+class _PumpSigint(_SigintHook):
     """Ctrl-C while ``Driver.pump`` runs in the main thread: stop the pump at a safe point.
 
     Installed once per run (not once per step).  While the pump runs driver code,
@@ -155,26 +163,12 @@ class _PumpSigint:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.pumping = True
-        self._old: Any = None
-
-    def __enter__(self) -> _PumpSigint:
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        ):
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if not self.pumping or self.driver.interrupted:
             raise KeyboardInterrupt
         self.driver.interrupted = True
         self.driver.wake_pump()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
 
 
 class MapIterator(Generic[R]):
