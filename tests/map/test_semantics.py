@@ -328,3 +328,20 @@ def test_map_inside_a_running_loop_points_to_amap(run_on: Any) -> None:
             list(trilane.map(double, [1], backend="serial"))
 
     run_on(main())
+
+
+def test_ctrl_c_as_a_step_finishes_still_stops_the_run() -> None:
+    # A SIGINT that lands after the step's task is done, too late to cancel it,
+    # must still stop the run (it used to be lost, and the run went on to exit 0).
+    import signal
+
+    it = trilane.map(str, [1, 2, 3], backend="serial")
+
+    async def finishing() -> str:
+        # Runs in the next tick, after the task has finished but before run_until_complete returns.
+        asyncio.get_running_loop().call_soon(signal.raise_signal, signal.SIGINT)
+        return "done"
+
+    with pytest.raises(KeyboardInterrupt):
+        it._step(finishing())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -212,12 +212,18 @@ class MapIterator(Generic[R]):
             task = loop.create_task(aw)
             sigint.watch(task)
             try:
-                return loop.run_until_complete(task)
+                result = loop.run_until_complete(task)
             except asyncio.CancelledError:
                 if sigint.interrupted:
                     self._finish()
                     raise KeyboardInterrupt from None
                 raise
+            if sigint.interrupted:
+                # Ctrl-C came as the step was finishing, too late to cancel it: stop
+                # here all the same (what finished is in the checkpoint, if there is one).
+                self._finish()
+                raise KeyboardInterrupt
+            return result
 
     @property
     def plan(self) -> MapPlan:
