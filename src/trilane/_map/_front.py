@@ -214,13 +214,12 @@ class MapIterator(Generic[R]):
             try:
                 result = loop.run_until_complete(task)
             except asyncio.CancelledError:
-                if sigint.interrupted:
-                    self._finish()
-                    raise KeyboardInterrupt from None
-                raise
+                if not sigint.interrupted:
+                    raise
+                result = None
             if sigint.interrupted:
-                # Ctrl-C came as the step was finishing, too late to cancel it: stop
-                # here all the same (what finished is in the checkpoint, if there is one).
+                # Ctrl-C cancelled the step, or came as it was finishing, too late to
+                # cancel it: stop here (what finished is in the checkpoint, if any).
                 self._finish()
                 raise KeyboardInterrupt
             return result
