@@ -371,9 +371,6 @@ class GlueLoop(asyncio.SelectorEventLoop):
         loop: Any = self
         return float(loop._clock_resolution)
 
-    def _is_debug(self) -> bool:
-        return self._debug
-
 
 # Allocates a _Handle without running an __init__ (call_soon sets its fields).
 _new_handle: Any = events.Handle.__new__
