@@ -529,7 +529,7 @@ def _run_plain(
 def _run_untimed(loop: GlueLoop, pop: Callable[[], Entry], count: int) -> int:
     """run_batch for a loop made with ``stats=False``: no clock read, nothing charged.
 
-    Reading the clock and charging each callback costs about 10% of a bare
+    Reading the clock and charging each callback costs 12–15% of a bare
     task switch; this is the loop without that, for code that wants asyncio's
     speed more than trilane's accounting.  (No watchdog can watch it.)
     """
