@@ -255,6 +255,29 @@ def test_stress_concurrent_waiters_and_kills(no_leaks: None) -> None:
         _still_serves(pool)
 
 
+def test_replies_nobody_waits_on_after_direct_reads_still_arrive(no_leaks: None) -> None:
+    """A direct reader leaves an idle worker's pipe out of the manager's set; work sent later gets it back.
+
+    Each way a reply can become the manager's to read: a task queued behind a
+    directly-read one, a map chunk sent ahead of a directly-read one, and a
+    task whose submitter never calls ``result()``.
+    """
+    from concurrent.futures import wait
+
+    with trilane.ProcessPool(1) as pool:
+        for i in range(200):
+            first = pool.submit(_tasks.inc, i)
+            queued = pool.submit(_tasks.inc, -i)  # waits for the only worker
+            assert first.result(timeout=10) == i + 1  # read directly; queued is sent on by us
+            done, _ = wait([queued], timeout=10)  # nobody reads it directly
+            assert done == {queued}
+            assert queued.result() == 1 - i
+            lone = pool.submit(_tasks.inc, i)
+            assert wait([lone], timeout=10)[0] == {lone}
+        assert list(pool.map(_tasks.inc, range(2000), chunksize=7)) == list(range(1, 2001))
+        _still_serves(pool)
+
+
 def test_workers_that_cannot_start_break_the_pool_instead_of_hanging(tmp_path: Path) -> None:
     # Under forkserver each worker re-imports __main__; from stdin there is no file to import, so
     # every worker dies while starting.  The pool must give up with advice, not respawn forever.

@@ -244,11 +244,14 @@ class ProcessPool(PoolBase):
             frame = None  # it died: the manager sees the sentinel and reports it
         finally:
             # Always give the pipe back, whatever happened above.
-            with self._lock:
-                if frame is None:
+            # A reply still due goes back to the manager.  Once read, the pipe
+            # stays muted: an idle worker sends nothing (its death shows on the
+            # sentinel), and the next send unmutes it if it has to.
+            if frame is None:
+                with self._lock:
                     w.reader = None
-                if conn is not None and w.conn is conn and poller is not None and self._poller is poller:
-                    poller.unmute(conn.fileno())
+                    if conn is not None and w.conn is conn and poller is not None and self._poller is poller:
+                        poller.unmute(conn.fileno())
         if frame is not None:
             self._handle(w, *frame)  # releases the claim
 
@@ -328,6 +331,8 @@ class ProcessPool(PoolBase):
                 continue
             if claim:
                 claimed = w
+            elif w.reader is None:
+                self._watch_locked(w)  # its reply is the manager's to read
             w.sent += 1
             fut.worker_pid = w.pid
             if w.state == BUSY:
@@ -336,6 +341,17 @@ class ProcessPool(PoolBase):
                 w.state = BUSY
                 self._start_locked(w, task)
         return claimed
+
+    def _watch_locked(self, w: _Worker) -> None:
+        """Put *w*'s pipe back in the manager's epoll set (a reply is due, and no thread reads it).
+
+        A direct reader leaves the pipe muted after it reads a reply: an idle
+        worker sends nothing (its death shows on the sentinel), so the next
+        ``submit()`` that claims it saves two ``epoll_ctl`` calls.  Whoever
+        sends the worker a task nobody has claimed calls this.
+        """
+        if w.conn is not None and self._poller is not None:
+            self._poller.unmute(w.conn.fileno())
 
     def _queued(self) -> int:
         return len(self._policy) + (self._held is not None)
@@ -413,11 +429,11 @@ class ProcessPool(PoolBase):
                 else:
                     handled = True
         finally:
-            with self._lock:
-                if not handled:
+            if not handled:  # the reply is still due: give the pipe back to the manager
+                with self._lock:
                     w.reader = None
-                if w.conn is conn and self._poller is poller:
-                    poller.unmute(fd)
+                    if w.conn is conn and self._poller is poller:
+                        poller.unmute(fd)
         if handled:
             self._handle(w, *frame)  # releases the claim
 
@@ -598,6 +614,8 @@ class ProcessPool(PoolBase):
             w.reader = None
             task = w.task
             if task is None or task.id != ident:
+                if task is not None:
+                    self._watch_locked(w)
                 return  # a result from a worker we already gave up on
             w.task = None
             self._charge(task, time.monotonic() - task.started_at)
@@ -615,6 +633,8 @@ class ProcessPool(PoolBase):
             else:
                 w.state = IDLE
                 self._idle.append(w)
+            if w.task is not None:
+                self._watch_locked(w)  # a task sent ahead runs now, and a direct reader muted the pipe
             self._dispatch_locked()
             self._stop_idle_if_done_locked()
         if task.killed:
