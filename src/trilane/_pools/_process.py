@@ -2,20 +2,19 @@
 
 ::
 
-      submit() ── pickle in the caller (NotPicklable here) ── policy.push ──┐
-                                                                            │ dispatch (under the
-                                                                            │ lock, by whichever
-      ┌──────────────────── manager thread ──────────────────────┐          │ thread got there)
-      │ multiprocessing.connection.wait(                          │          v
-      │     worker pipes      -> results, READY, RETIRE           │   idle worker <─ TASK frame
-      │     process sentinels -> a worker died                    │
-      │     wake pipe         -> new deadline / cancel / shutdown │
-      │     timeout           -> next task deadline or SIGKILL)   │
-      └───────────────────────────────────────────────────────────┘
+    submit() ── pickle here (NotPicklable here) ── policy.push ── dispatch ──> idle worker
+                                                  (under the lock, by whichever thread got there)
 
-The manager thread is the only reader of the worker pipes and the only one
-that starts or reaps processes.  Each worker holds at most one task on its own
-duplex pipe, so when a worker dies the pool knows which task it held:
+    manager thread: one epoll set of worker pipes (results, READY, RETIRE), process
+    sentinels (a worker died) and a wake pipe (deadline, cancel, shutdown); its timeout
+    is the next task deadline or SIGKILL.
+
+A caller that blocks in ``result()`` reads its worker's pipe itself, with the
+pipe taken out of the manager's set (:meth:`ProcessPool._direct_wait`): a
+hand-off from the manager thread costs as much as the pipe round trip.
+Everything else (crashes, deadlines, spawning, reaping) is the manager's.
+Each worker runs one task at a time on its own duplex pipe, so when a worker
+dies the pool knows which task it held:
 
 * that task alone fails with ``WorkerCrashed`` (pid, exit code or signal,
   item), or is queued again if ``TaskOptions.retries`` allows;
@@ -24,31 +23,24 @@ duplex pipe, so when a worker dies the pool knows which task it held:
 * the worker is replaced at once and the pool keeps serving.
 
 Stopping work: a task past ``TaskOptions.timeout``, a running future that is
-``cancel()``-ed, and ``shutdown(cancel_futures=True)`` all send SIGTERM to the
-worker and SIGKILL ``term_grace`` seconds later if it is still alive.  The
-future ends at once (TaskTimeout, or cancelled); a replacement worker starts
-right away while the old one is reaped in the background.
+``cancel()``-ed, and ``shutdown(cancel_futures=True)`` send SIGTERM to the
+worker and SIGKILL ``term_grace`` seconds later.  The future ends at once
+(TaskTimeout, or cancelled); a replacement starts while the old worker is
+reaped in the background.
 
 ``max_tasks_per_worker``: a worker flags its last result as RETIRE and exits;
 the manager never sends work to a retiring worker, which is what makes a
-backlog finish (cpython#115634 deadlocked here).
-
-Start method: ``forkserver`` on Linux by default (what Python 3.14 does; see
-docs/pools.md for the measurements); ``fork`` is faster to start but unsafe
-in a process with threads, and ``spawn`` is the slowest.
+backlog finish (cpython#115634 deadlocked here).  The start method defaults
+to ``forkserver`` (see :mod:`._worker_state` and docs/pools.md).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import multiprocessing
-import multiprocessing.connection as mpc
 import multiprocessing.util  # its exit hook must be registered before ours (see _base)
 import os
-import select
 import signal
-import sys
 import threading
 import time
 import weakref
@@ -60,14 +52,27 @@ from .._core._errors import PoolShutdown, Quarantined, TaskTimeout, WorkerCrashe
 from .._core._policies import Policy
 from . import _wire
 from ._base import PoolBase, PoolFuture, Task, settle
+from ._direct import PipeClaims
 from ._map import run_chunk
 from ._options import TaskOptions
 from ._poller import Poller as _Poller
 from ._worker import worker_main
+from ._worker_state import (
+    BUSY,
+    DYING,
+    IDLE,
+    MANAGER,
+    RETIRING,
+    STARTING,
+    STOPPING,
+    Worker,
+    default_start_method,
+    digest,
+    fits_ahead,
+)
 
 __all__ = ["ProcessPool", "default_start_method"]
 
-STARTING, IDLE, BUSY, RETIRING, STOPPING, DYING = "starting", "idle", "busy", "retiring", "stopping", "dying"
 _MAX_START_FAILURES = 3
 #: SIGTERM-to-SIGKILL grace used by shutdown(cancel_futures=True) and Ctrl-C.
 SHUTDOWN_GRACE = 0.25
@@ -75,60 +80,7 @@ SHUTDOWN_GRACE = 0.25
 STOP_TIMEOUT = 5.0
 
 
-def default_start_method() -> str:
-    """``forkserver`` where the platform has it (Linux, macOS), else ``spawn``."""
-    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-
-
-#: ``_Worker.reader`` value while the manager thread reads a worker's pipe.
-MANAGER = -1
-
-
-class _Worker:
-    __slots__ = (
-        "conn",
-        "kill_at",
-        "mprobe",
-        "next",
-        "pid",
-        "probe",
-        "proc",
-        "reader",
-        "sent",
-        "started",
-        "state",
-        "stop_at",
-        "task",
-        "waiter",
-    )
-
-    def __init__(self, proc: Any, conn: mpc.Connection) -> None:
-        self.proc = proc
-        self.conn: mpc.Connection | None = conn
-        self.pid: int = proc.pid
-        self.state = STARTING
-        self.started = False  # it sent READY
-        self.task: Task | None = None
-        self.next: Task | None = None  # sent ahead; runs after ``task``
-        self.sent = 0
-        self.kill_at: float | None = None
-        self.stop_at: float | None = None
-        self.reader: int | None = None  # who is reading conn now: MANAGER, a thread id, or nobody
-        # Readiness seen by epoll can be stale (a caller may have read the
-        # reply meanwhile), so the manager re-checks with ``probe`` once it
-        # owns the pipe.  ``waiter`` is what a direct caller blocks on.
-        self.probe = select.poll()
-        self.probe.register(conn.fileno(), select.POLLIN)
-        # The manager's own probe, used before it claims the pipe (a poll
-        # object must not be polled from two threads at once).
-        self.mprobe = select.poll()
-        self.mprobe.register(conn.fileno(), select.POLLIN)
-        self.waiter = select.poll()
-        self.waiter.register(conn.fileno(), select.POLLIN)
-        self.waiter.register(proc.sentinel, select.POLLIN)
-
-
-class ProcessPool(PoolBase):
+class ProcessPool(PipeClaims, PoolBase):
     """A ``concurrent.futures.Executor`` of supervised worker processes.
 
     ``workers`` defaults to ``os.cpu_count()``.  ``start_method`` is
@@ -167,11 +119,11 @@ class ProcessPool(PoolBase):
         self._initargs = tuple(initargs)
         self._max_crashes = max_crashes
         self._term_grace = float(term_grace)
-        self._workers: dict[int, _Worker] = {}  # keyed by id(worker)
-        self._idle: deque[_Worker] = deque()
+        self._workers: dict[int, Worker] = {}  # keyed by id(worker)
+        self._idle: deque[Worker] = deque()
         self._manager: threading.Thread | None = None
         self._poller: _Poller | None = None
-        self._deferred_exits: list[_Worker] = []
+        self._deferred_exits: list[Worker] = []
         self._held: Task | None = None  # popped from the policy, waiting for a worker
         self._housekeep = False
         self._wake_r, self._wake_w = -1, -1
@@ -209,9 +161,9 @@ class ProcessPool(PoolBase):
         with self._lock:
             if self._shutdown:
                 raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
-            if self._crashes and self._crashes.get(_digest(task), 0) >= self._max_crashes:
+            if self._crashes and self._crashes.get(digest(task), 0) >= self._max_crashes:
                 fut.set_exception(
-                    Quarantined(task.describe(), None, None, self._crashes[_digest(task)]),
+                    Quarantined(task.describe(), None, None, self._crashes[digest(task)]),
                 )
                 return fut
             self._policy.push(task, task.owner)
@@ -222,38 +174,6 @@ class ProcessPool(PoolBase):
         if claimed is not None:
             self._after_own_send(claimed)
         return fut
-
-    def _after_own_send(self, w: _Worker) -> None:
-        """End the claim that ``submit()`` took on *w*'s pipe before sending it a task.
-
-        A quick task's reply can arrive before ``submit()`` has even returned
-        (on a busy machine the caller is often preempted by the worker it
-        woke); without the claim, the manager thread would take that reply
-        and hand it over, which costs a thread wake-up and a GIL switch, a
-        third of the round trip.  So: if the reply is already here, handle it
-        in this thread; otherwise give the pipe back to the manager (and a
-        caller that blocks in ``result()`` takes it again, see
-        :meth:`_direct_wait`).
-        """
-        conn, poller = w.conn, self._poller
-        frame = None
-        try:
-            if conn is not None and w.probe.poll(0):
-                frame = _wire.recv_frame(conn)
-        except (EOFError, OSError):
-            frame = None  # it died: the manager sees the sentinel and reports it
-        finally:
-            # Always give the pipe back, whatever happened above.
-            # A reply still due goes back to the manager.  Once read, the pipe
-            # stays muted: an idle worker sends nothing (its death shows on the
-            # sentinel), and the next send unmutes it if it has to.
-            if frame is None:
-                with self._lock:
-                    w.reader = None
-                    if conn is not None and w.conn is conn and poller is not None and self._poller is poller:
-                        poller.unmute(conn.fileno())
-        if frame is not None:
-            self._handle(w, *frame)  # releases the claim
 
     def _start_manager_locked(self) -> None:
         self._wake_r, self._wake_w = os.pipe()
@@ -268,7 +188,7 @@ class ProcessPool(PoolBase):
         except (BlockingIOError, OSError):
             pass  # already awake, or closed at shutdown
 
-    def _dispatch_locked(self, own: Task | None = None) -> _Worker | None:
+    def _dispatch_locked(self, own: Task | None = None) -> Worker | None:
         """Send queued tasks to idle workers, then one more to each busy one.
 
         Called with the lock held.  The second task (``w.next``) waits in the
@@ -283,7 +203,7 @@ class ProcessPool(PoolBase):
         manager) before sending, and gets the worker back to finish the claim
         (:meth:`_after_own_send`).
         """
-        claimed: _Worker | None = None
+        claimed: Worker | None = None
         poller = self._poller
         policy = self._policy
         while self._held is not None or len(policy):
@@ -342,17 +262,6 @@ class ProcessPool(PoolBase):
                 self._start_locked(w, task)
         return claimed
 
-    def _watch_locked(self, w: _Worker) -> None:
-        """Put *w*'s pipe back in the manager's epoll set (a reply is due, and no thread reads it).
-
-        A direct reader leaves the pipe muted after it reads a reply: an idle
-        worker sends nothing (its death shows on the sentinel), so the next
-        ``submit()`` that claims it saves two ``epoll_ctl`` calls.  Whoever
-        sends the worker a task nobody has claimed calls this.
-        """
-        if w.conn is not None and self._poller is not None:
-            self._poller.unmute(w.conn.fileno())
-
     def _queued(self) -> int:
         return len(self._policy) + (self._held is not None)
 
@@ -362,11 +271,11 @@ class ProcessPool(PoolBase):
         tasks += self._policy.drain()
         return tasks
 
-    def _ahead_candidate(self, task: Task) -> _Worker | None:
+    def _ahead_candidate(self, task: Task) -> Worker | None:
         # Only map chunks (small, sized for ~20 ms) queue behind a running task,
         # and only while no worker is starting: a long call sent ahead could wait
         # behind another long call while a fresh worker sits idle.
-        if not task.ahead or not _fits_ahead(task):
+        if not task.ahead or not fits_ahead(task):
             return None
         if any(w.state == STARTING for w in self._workers.values()):
             return None
@@ -381,61 +290,12 @@ class ProcessPool(PoolBase):
                 return w
         return None
 
-    def _start_locked(self, w: _Worker, task: Task) -> None:
+    def _start_locked(self, w: Worker, task: Task) -> None:
         w.task = task
         task.started_at = time.monotonic()
         if task.options.timeout is not None:
             task.deadline = task.started_at + task.options.timeout
             self._wake()
-
-    # -- the direct path ---------------------------------------------------------------
-    def _direct_wait(self, fut: PoolFuture[Any], timeout: float | None) -> None:
-        """Let a thread blocked on *fut* read its worker's pipe itself.
-
-        Handing a result from the manager thread to a waiting caller costs a
-        thread wake-up and a GIL hand-off, about as much as the whole pipe
-        round trip.  So a caller that blocks in ``result()`` on a running task
-        takes the worker's pipe out of the manager's epoll set, waits on it
-        (and on the worker's sentinel) and handles the reply in its own
-        thread.  Crashes, deadlines and cancels still belong to the manager:
-        a dying worker wakes this wait, the pipe goes back, and the caller
-        falls back to waiting on the future.
-        """
-        poller = self._poller
-        if poller is None or not poller.can_mute:
-            return
-        me = threading.get_ident()
-        with self._lock:
-            for w in self._workers.values():
-                if w.task is not None and w.task.future is fut:
-                    break
-            else:
-                return
-            # Unclaimed and still holding this task: its reply is unread.
-            if w.state != BUSY or w.reader is not None or w.conn is None:
-                return
-            w.reader = me
-            conn = w.conn
-            fd = conn.fileno()
-            poller.mute(fd)
-        handled = False
-        try:
-            events = w.waiter.poll(None if timeout is None else max(0.0, timeout) * 1000)
-            if any(efd == fd and ev & select.POLLIN for efd, ev in events):
-                try:
-                    frame = _wire.recv_frame(conn)
-                except (EOFError, OSError):
-                    pass  # it died: the manager sees the sentinel and reports it
-                else:
-                    handled = True
-        finally:
-            if not handled:  # the reply is still due: give the pipe back to the manager
-                with self._lock:
-                    w.reader = None
-                    if w.conn is conn and self._poller is poller:
-                        poller.unmute(fd)
-        if handled:
-            self._handle(w, *frame)  # releases the claim
 
     # -- stopping running work -----------------------------------------------------
     def _cancel_running(self, fut: PoolFuture[Any]) -> bool:
@@ -454,7 +314,7 @@ class ProcessPool(PoolBase):
                 return True
         return False
 
-    def _kill_locked(self, w: _Worker, grace: float) -> None:
+    def _kill_locked(self, w: Worker, grace: float) -> None:
         if w.task is not None:
             w.task.killed = True
         if w.next is not None:
@@ -547,43 +407,7 @@ class ProcessPool(PoolBase):
             return None
         return max(0.0, soonest - time.monotonic())
 
-    def _claim(self, w: _Worker, reader: int) -> bool:
-        with self._lock:
-            if w.reader is not None or w.conn is None:
-                return False
-            w.reader = reader
-            return True
-
-    def _release(self, w: _Worker) -> None:
-        with self._lock:
-            w.reader = None
-
-    def _on_message(self, w: _Worker, reader: int) -> None:
-        """Read and handle one message from *w*, if nobody else is reading its pipe."""
-        if reader == MANAGER and not w.mprobe.poll(0):
-            # A stale wake-up (a direct reader took the message meanwhile).
-            # Claiming the pipe now would turn the next caller that blocks on
-            # this worker away from the direct path, onto the slow hand-off.
-            return
-        if not self._claim(w, reader):
-            return
-        try:
-            assert w.conn is not None
-            if not w.probe.poll(0):
-                with self._lock:
-                    w.reader = None  # someone else read it before we owned the pipe
-                return
-            frame = _wire.recv_frame(w.conn)
-        except BaseException as exc:
-            with self._lock:
-                w.reader = None
-                if isinstance(exc, (EOFError, OSError)):
-                    self._forget_conn_locked(w)  # it exited; the sentinel says how
-                    return
-            raise
-        self._handle(w, *frame)  # releases the claim
-
-    def _handle(self, w: _Worker, kind: int, ident: int, data: memoryview, buffers: list[Any]) -> None:
+    def _handle(self, w: Worker, kind: int, ident: int, data: memoryview, buffers: list[Any]) -> None:
         """Act on one message from *w*, whose pipe the calling thread has claimed.
 
         The claim (``w.reader``) is released in the same locked section that
@@ -653,7 +477,7 @@ class ProcessPool(PoolBase):
         del data, buffers
         settle(task.future, result, exc)
 
-    def _forget_conn_locked(self, w: _Worker) -> None:
+    def _forget_conn_locked(self, w: Worker) -> None:
         if w.conn is None:
             return
         # Its pipe hit EOF: the process is exiting.  Send it nothing more.
@@ -666,7 +490,7 @@ class ProcessPool(PoolBase):
         w.conn.close()
         w.conn = None
 
-    def _on_exit(self, w: _Worker) -> None:
+    def _on_exit(self, w: Worker) -> None:
         with self._lock:
             if w.reader is not None:
                 # A caller is reading its pipe right now: come back shortly.
@@ -698,7 +522,7 @@ class ProcessPool(PoolBase):
             if task is not None and not task.killed:
                 self.crashed_workers += 1
                 task.crashes += 1
-                key = _digest(task)
+                key = digest(task)
                 self._crashes[key] = self._crashes.get(key, 0) + 1
                 if task.crashes >= self._max_crashes:
                     failed.append((task, Quarantined(task.describe(), w.pid, code, task.crashes)))
@@ -809,7 +633,7 @@ class ProcessPool(PoolBase):
             proc.start()
         finally:
             child_conn.close()
-        w = _Worker(proc, parent_conn)
+        w = Worker(proc, parent_conn)
         with self._lock:
             assert self._poller is not None
             self._poller.add(parent_conn.fileno(), ("conn", w))
@@ -880,30 +704,3 @@ class ProcessPool(PoolBase):
             f"<ProcessPool workers={self._max_workers} start_method={self.start_method!r} "
             f"live={len(self._workers)} queued={self._queued()}{' shutdown' if self._shutdown else ''}>"
         )
-
-
-#: Largest call sent ahead to a busy worker: well under a Unix socket's send buffer.
-AHEAD_LIMIT = 128 * 1024
-
-
-def _fits_ahead(task: Task) -> bool:
-    data, buffers = task.packed
-    return not buffers and len(data) <= AHEAD_LIMIT
-
-
-def _digest(task: Task) -> bytes:
-    data, _ = task.packed
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
-if sys.platform.startswith("linux"):
-    # Make forkserver children cheap to start: preload our worker module in the
-    # fork server (it only takes effect if the server has not started yet).
-    try:
-        from multiprocessing import forkserver as _fs
-
-        _preload = list(getattr(_fs._forkserver, "_preload_modules", ["__main__"]))
-        if "trilane._pools._worker" not in _preload:
-            _fs.set_forkserver_preload([*_preload, "trilane._pools._worker"])
-    except Exception:  # pragma: no cover
-        pass
