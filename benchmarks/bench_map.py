@@ -309,7 +309,7 @@ def bench_http(n: int, conc: int, rounds: int, kind: str, loop: str) -> None:
             (
                 name,
                 f"{n / secs:,.0f}",
-                f"{n / secs / ideal:.0%}",
+                f"{n / secs / ideal:.1%}",
                 "-" if name == BOUND else f"{base / secs:.2f}x",
                 f"{CPU[name] * 1e6 / n:.0f}",
                 f"{SERVER_CPU[name] * 1e6 / n:.0f}",
