@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import _tasks
 import pytest
@@ -275,6 +276,44 @@ def test_replies_nobody_waits_on_after_direct_reads_still_arrive(no_leaks: None)
             lone = pool.submit(_tasks.inc, i)
             assert wait([lone], timeout=10)[0] == {lone}
         assert list(pool.map(_tasks.inc, range(2000), chunksize=7)) == list(range(1, 2001))
+        _still_serves(pool)
+
+
+def test_a_manager_claim_that_finds_the_reply_gone_hands_the_pipe_back(no_leaks: None) -> None:
+    """The manager sees a reply, a caller reads it first, and work arrives while the manager holds the pipe.
+
+    Slowed-down probes in the manager thread force that order: the reply to
+    ``first`` wakes the manager, the caller reads it directly, the manager then
+    claims the (now empty) pipe, and ``second`` is sent while it holds it.  The
+    manager must put the pipe back in its set when it lets go, or the reply to
+    ``second`` sits unread forever (a hang found by a round-trip benchmark).
+    """
+    import threading
+
+    class ManagerSlowProbe:
+        def __init__(self, real: Any, before: float, after: float) -> None:
+            self.real, self.before, self.after = real, before, after
+
+        def poll(self, timeout: float = 0) -> Any:
+            slow = threading.current_thread().name == "trilane-process-manager"
+            if slow:
+                time.sleep(self.before)
+            events = self.real.poll(timeout)
+            if slow:
+                time.sleep(self.after)
+            return events
+
+    with trilane.ProcessPool(1) as pool:
+        assert pool.submit(_tasks.inc, 0).result(timeout=10) == 1
+        (w,) = pool._workers.values()
+        w.mprobe = ManagerSlowProbe(w.mprobe, 0.0, 0.1)  # t=50..150 ms: sees the first reply, then dawdles
+        w.probe = ManagerSlowProbe(w.probe, 0.1, 0.0)  # t=150..250 ms: holds the claim before it looks
+        first = pool.submit(_tasks.sleep_then, 0.05, "first")
+        time.sleep(0.1)
+        assert first.result(timeout=10) == "first"  # read directly while the manager dawdles
+        time.sleep(0.1)
+        second = pool.submit(_tasks.sleep_then, 0.3, "second")  # sent while the manager holds the pipe
+        assert second.result(timeout=5) == "second"
         _still_serves(pool)
 
 

@@ -163,6 +163,10 @@ class PipeClaims:
             if not w.probe.poll(0):
                 with self._lock:
                     w.reader = None  # someone else read it before we owned the pipe
+                    if w.task is not None:
+                        # Work sent while we held the pipe (a direct reader may
+                        # have left it muted): its reply is ours to wait for.
+                        self._watch_locked(w)
                 return
             frame = _wire.recv_frame(w.conn)
         except BaseException as exc:
