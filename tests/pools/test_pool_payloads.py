@@ -142,6 +142,26 @@ def test_calls_round_trip_with_cached_functions() -> None:
     assert _wire.dumps_call(_tasks.echo, (1,), {}, str)[0] == _wire.dumps_call(_tasks.echo, (1,), {}, str)[0]
 
 
+def test_plain_values_and_calls_skip_the_buffer_search_but_big_ones_still_go_out_of_band() -> None:
+    big = b"y" * _wire.OOB_THRESHOLD
+    for value in (None, True, 3, 2.5, "text", b"small", bytearray(b"small"), b"z" * (_wire.OOB_THRESHOLD - 1)):
+        data, buffers = _wire.dumps(value)
+        assert buffers == [] and pickle.loads(data) == value and type(pickle.loads(data)) is type(value)
+    assert len(_wire.dumps(big)[1]) == 1
+    assert len(_wire.dumps(bytearray(big))[1]) == 1
+    cases = [
+        ((1, "a", b"b", None), {}, 0),  # plain: straight to pickle
+        ((b"small", big), {}, 1),  # one big positional argument
+        ((1,), {"k": big}, 1),  # keywords always take the search
+    ]
+    for args, kwargs, n_buffers in cases:
+        data, buffers = _wire.dumps_call(_tasks.echo, args, kwargs, str)
+        assert len(buffers) == n_buffers
+        raw = [b.raw().tobytes() for b in buffers]
+        fn, got_args, got_kwargs = _wire.loads_call(memoryview(data), raw)
+        assert fn is _tasks.echo and (got_args, got_kwargs) == (args, kwargs)
+
+
 def test_functions_that_carry_state_are_pickled_afresh_each_call() -> None:
     # A bound method pickles its object too: a cached pickle would go stale.
     table = {"k": 1}

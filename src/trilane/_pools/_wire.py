@@ -120,6 +120,16 @@ def _has_big(values: Any) -> bool:
     return False
 
 
+#: Types whose pickle never carries an out-of-band buffer.
+_PLAIN = frozenset({int, float, bool, str, type(None)})
+
+
+def _plain(obj: Any) -> bool:
+    """Whether *obj* pickles in band whatever happens: a scalar, a string, or small bytes."""
+    t = type(obj)
+    return t in _PLAIN or ((t is bytes or t is bytearray) and len(obj) < OOB_THRESHOLD)
+
+
 def dumps(obj: Any) -> Packed:
     """Pickle *obj* with protocol 5, large buffers out of band.
 
@@ -127,7 +137,10 @@ def dumps(obj: Any) -> Packed:
     suggests they hold some: it is at least ``OOB_THRESHOLD`` long and
     averages 64 bytes or more per skipped element.  A list of 10,000 ints
     (a map chunk's results) is then pickled once, with no Python-level scan.
+    A plain value (see :func:`_plain`) is pickled with no scan and no callback.
     """
+    if _plain(obj):
+        return pickle.dumps(obj, protocol=5), []
     buffers: list[pickle.PickleBuffer] = []
 
     def keep(buf: pickle.PickleBuffer) -> bool:
@@ -172,29 +185,39 @@ def _by_name(fn: Callable[..., Any]) -> bool:
     return t is types.BuiltinFunctionType and isinstance(getattr(fn, "__self__", None), types.ModuleType)
 
 
-def _pickle_fn(fn: Callable[..., Any]) -> bytes:
-    # Only functions that pickle by qualified name are cached, so the bytes never go stale.
-    if not _by_name(fn):
-        return pickle.dumps(fn, protocol=5)
-    data = _fn_pickles.get(fn)
-    if data is None:
+def _call_head(fn: Callable[..., Any]) -> bytes:
+    """``fnlen | the function's pickle``, the start of every call's pickle data.
+
+    Only functions that pickle by qualified name are cached, so the bytes never go stale.
+    """
+    cache = _by_name(fn)
+    head = _fn_pickles.get(fn) if cache else None
+    if head is None:
         data = pickle.dumps(fn, protocol=5)
-        if len(_fn_pickles) >= _FN_CACHE_SIZE:
-            _fn_pickles.clear()
-        _fn_pickles[fn] = data
-    return data
+        head = _FNLEN.pack(len(data)) + data
+        if cache:
+            if len(_fn_pickles) >= _FN_CACHE_SIZE:
+                _fn_pickles.clear()
+            _fn_pickles[fn] = head
+    return head
 
 
 def dumps_call(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], describe: Callable[[], str]
 ) -> Packed:
-    """Pickle a call, or raise :class:`NotPicklable` naming the part that failed."""
+    """Pickle a call, or raise :class:`NotPicklable` naming the part that failed.
+
+    Positional arguments that are all plain (see :func:`_plain`) are pickled
+    straight away, with no search for big buffers: the common small call.
+    """
     try:
-        fn_data = _pickle_fn(fn)
+        head = _call_head(fn)
+        if not kwargs and all(map(_plain, args)):
+            return head + pickle.dumps((args, kwargs), protocol=5), []
         data, buffers = dumps((args, kwargs))
     except Exception as exc:
         raise _not_picklable(fn, args, kwargs, exc, describe) from exc
-    return _FNLEN.pack(len(fn_data)) + fn_data + data, buffers
+    return head + data, buffers
 
 
 def loads_call(data: memoryview, buffers: list[Any]) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
