@@ -317,6 +317,54 @@ def test_a_manager_claim_that_finds_the_reply_gone_hands_the_pipe_back(no_leaks:
         _still_serves(pool)
 
 
+def test_a_reply_due_is_always_watched_by_someone(no_leaks: None) -> None:
+    """Stress the pipe-claim rule: a task in flight on an unclaimed pipe means the pipe is in the manager's set.
+
+    Callers block in ``result()``, wait through ``wait()`` or callbacks, and
+    queue work behind busy workers, while a checker thread takes the pool's
+    lock (under which every claim and every mute changes) and checks the rule.
+    """
+    import threading
+    from concurrent.futures import wait
+
+    errors: list[BaseException] = []
+    broken: list[str] = []
+    stop = threading.Event()
+    with trilane.ProcessPool(2) as pool:
+
+        def caller(k: int) -> None:
+            try:
+                for i in range(400):
+                    futs = [pool.submit(_tasks.inc, i) for _ in range(1 + (i + k) % 3)]
+                    if (i + k) % 4 == 0:
+                        assert wait(futs, timeout=10)[1] == set()
+                    assert [f.result(timeout=10) for f in futs] == [i + 1] * len(futs)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        def checker() -> None:
+            while not stop.is_set():
+                with pool._lock:
+                    poller = pool._poller
+                    for w in pool._workers.values():
+                        due = w.task is not None and w.reader is None and w.conn is not None
+                        if due and poller is not None and w.conn.fileno() in poller._muted:
+                            broken.append(f"worker {w.pid}: a task in flight on a muted, unclaimed pipe")
+                time.sleep(0.0002)
+
+        check = threading.Thread(target=checker)
+        check.start()
+        callers = [threading.Thread(target=caller, args=(k,)) for k in range(3)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join()
+        stop.set()
+        check.join()
+    assert errors == []
+    assert broken == []
+
+
 def test_workers_that_cannot_start_break_the_pool_instead_of_hanging(tmp_path: Path) -> None:
     # Under forkserver each worker re-imports __main__; from stdin there is no file to import, so
     # every worker dies while starting.  The pool must give up with advice, not respawn forever.

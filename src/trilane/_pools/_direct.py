@@ -10,12 +10,22 @@ Exactly one thread reads a worker's pipe at a time, the one named by
 * The manager claims a pipe when epoll says it is readable and nobody else
   holds it (:meth:`_on_message`).
 
-A claimed pipe is muted: out of the manager's epoll set, so a reply does not
-wake the manager for a message someone else reads.  A hand-off from the
-manager thread to a waiting caller costs a thread wake-up and a GIL switch,
-about as much as the pipe round trip itself.  Crashes, deadlines and cancels
-stay with the manager: a dying worker wakes the direct wait, the pipe goes
-back, and the caller falls back to waiting on the future.
+A pipe a caller claims is muted: taken out of the manager's epoll set, so
+the reply does not wake the manager for a message someone else reads.  A
+hand-off from the manager thread to a waiting caller costs a thread wake-up
+and a GIL switch, about as much as the pipe round trip itself.  After a
+caller reads a reply, the now idle worker's pipe stays muted (an idle worker
+sends nothing; its death shows on the sentinel).  The rule that keeps
+replies from being lost:
+
+    whenever a worker has a task in flight and nobody holds its pipe,
+    the pipe is in the manager's set.
+
+So whoever releases a claim while a task is in flight, or sends a task to a
+worker nobody has claimed, puts the pipe back (:meth:`_watch_locked`).
+Crashes, deadlines and cancels stay with the manager: a dying worker wakes
+the direct wait, the pipe goes back, and the caller falls back to waiting on
+the future.
 """
 
 from __future__ import annotations
@@ -93,14 +103,10 @@ class PipeClaims:
     def _direct_wait(self, fut: PoolFuture[Any], timeout: float | None) -> None:
         """Let a thread blocked on *fut* read its worker's pipe itself.
 
-        Handing a result from the manager thread to a waiting caller costs a
-        thread wake-up and a GIL hand-off, about as much as the whole pipe
-        round trip.  So a caller that blocks in ``result()`` on a running task
-        takes the worker's pipe out of the manager's epoll set, waits on it
-        (and on the worker's sentinel) and handles the reply in its own
-        thread.  Crashes, deadlines and cancels still belong to the manager:
-        a dying worker wakes this wait, the pipe goes back, and the caller
-        falls back to waiting on the future.
+        It claims and mutes the pipe, waits on it and on the worker's
+        sentinel, and handles the reply in its own thread.  If the pipe is
+        held by someone else, or the wait ends without a reply (a timeout, a
+        dying worker), it returns and the caller waits on the future.
         """
         poller = self._poller
         if poller is None or not poller.can_mute:

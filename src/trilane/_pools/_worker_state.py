@@ -38,7 +38,12 @@ STARTING, IDLE, BUSY, RETIRING, STOPPING, DYING = "starting", "idle", "busy", "r
 
 
 def default_start_method() -> str:
-    """``forkserver`` where the platform has it (Linux, macOS), else ``spawn``."""
+    """``forkserver`` where the platform has it (Linux, macOS), else ``spawn``.
+
+    What Python 3.14 picks too.  ``fork`` starts a worker fastest but is
+    unsafe in a process that has threads (the pool's own manager is one);
+    ``spawn`` is the slowest.  The measurements are in docs/pools.md.
+    """
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
