@@ -144,3 +144,31 @@ def test_crash_in_a_chunk_fails_that_chunk_and_requeues_the_one_sent_ahead(no_le
         # Chunks queued behind the crashed one were not lost: a fresh map still runs everything.
         assert list(pool.map(_tasks.inc, range(400), chunksize=4)) == list(range(1, 401))
         assert pool.crashed_workers == 1
+
+
+def test_a_short_item_never_waits_behind_a_long_one_while_another_worker_is_free(pool: Any) -> None:
+    # A process pool queues short chunks behind a busy worker's running one, to
+    # hide the round trip; a 150 ms item is not short (AHEAD_SECONDS), so none
+    # may sit behind the 2 s item while the other worker works through the rest.
+    pool.submit(_tasks.inc, 0).result(timeout=10)
+    seconds = [2.0] + [0.15] * 8
+    done = list(pool.map(_tasks.sleep_then, seconds, range(len(seconds)), ordered=False))
+    assert sorted(done) == list(range(len(seconds)))
+    assert done[-1] == 0, f"items finished after the long one: {done[done.index(0) + 1 :]}"
+
+
+def test_short_chunks_of_measured_items_are_still_sent_ahead(no_leaks: None) -> None:
+    from trilane._pools import _map
+
+    with trilane.ProcessPool(2) as pool:
+        sent: list[bool] = []
+        real = pool._submit
+
+        def spy(*args: Any) -> Any:
+            sent.append(bool(args[5]) if len(args) > 5 else False)
+            return real(*args)
+
+        pool._submit = spy  # type: ignore[method-assign]
+        assert sum(pool.map(_tasks.inc, range(20_000))) == sum(range(1, 20_001))
+    assert not any(sent[: _map.PROBES]), "unmeasured probe chunks are never sent ahead"
+    assert any(sent), "chunks of tiny, measured items are"

@@ -243,7 +243,10 @@ class PoolBase(Executor):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         desc: str | None,
+        ahead: bool = False,
     ) -> PoolFuture[Any]:
+        """Queue one call.  *ahead*: a short map chunk, which a process pool may
+        send to a busy worker to run next (see ``ProcessPool._dispatch_locked``)."""
         raise NotImplementedError
 
     def _check_fn(self, fn: Callable[..., Any]) -> None:

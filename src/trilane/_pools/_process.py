@@ -53,7 +53,6 @@ from .._core._policies import Policy
 from . import _wire
 from ._base import PoolBase, PoolFuture, Task, settle
 from ._direct import PipeClaims
-from ._map import run_chunk
 from ._options import TaskOptions
 from ._poller import Poller as _Poller
 from ._worker import worker_main
@@ -148,13 +147,14 @@ class ProcessPool(PipeClaims, PoolBase):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         desc: str | None,
+        ahead: bool = False,
     ) -> PoolFuture[Any]:
         fut: PoolFuture[Any] = PoolFuture()
         task = Task(fn, args, kwargs, options, fut, desc)
         if self._shutdown:
             raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
         task.packed = _wire.dumps_call(fn, args, kwargs, task.describe)
-        task.ahead = fn is run_chunk and options.timeout is None
+        task.ahead = ahead and options.timeout is None
         fut._cancel_running = self._cancel_running
         fut._direct_wait = self._direct_wait
         fut._pool_task = weakref.ref(task)
@@ -194,9 +194,11 @@ class ProcessPool(PipeClaims, PoolBase):
         Called with the lock held.  The second task (``w.next``) waits in the
         worker's socket buffer, so the worker starts it the moment it sends
         the first reply instead of idling for a round trip through the
-        parent.  Only small calls are sent ahead (they must fit the socket
-        buffer, or the send would block under the lock), and never past
-        ``max_tasks_per_worker``.
+        parent.  Only map chunks that the map expects to be short are sent
+        ahead (``Task.ahead``; a long one would hold its items behind the
+        running chunk while another worker may free up first), only if they
+        fit the socket buffer (or the send would block under the lock), and
+        never past ``max_tasks_per_worker``.
 
         ``submit()`` passes its task as *own*: if that task goes to an idle
         worker, the calling thread claims the worker's pipe (muted from the
@@ -272,9 +274,9 @@ class ProcessPool(PipeClaims, PoolBase):
         return tasks
 
     def _ahead_candidate(self, task: Task) -> Worker | None:
-        # Only map chunks (small, sized for ~20 ms) queue behind a running task,
-        # and only while no worker is starting: a long call sent ahead could wait
-        # behind another long call while a fresh worker sits idle.
+        # Only short map chunks queue behind a running task, and only while no
+        # worker is starting: a call sent ahead could wait behind a long call
+        # while a fresh worker sits idle.
         if not task.ahead or not fits_ahead(task):
             return None
         if any(w.state == STARTING for w in self._workers.values()):

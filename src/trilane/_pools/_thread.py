@@ -98,6 +98,7 @@ class ThreadPool(PoolBase):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         desc: str | None,
+        ahead: bool = False,  # threads share one queue: nothing to send ahead
     ) -> PoolFuture[Any]:
         self._check_fn(fn)
         fut: PoolFuture[Any] = PoolFuture()
