@@ -71,7 +71,7 @@ class PipeClaims:
         caller that blocks in ``result()`` takes it again, see
         :meth:`_direct_wait`).
         """
-        conn, poller = w.conn, self._poller
+        conn = w.conn
         frame = None
         try:
             if conn is not None and w.probe.poll(0):
@@ -84,8 +84,7 @@ class PipeClaims:
             if frame is None:
                 with self._lock:
                     w.reader = None
-                    if conn is not None and w.conn is conn and poller is not None and self._poller is poller:
-                        poller.unmute(conn.fileno())
+                    self._watch_locked(w)
         if frame is not None:
             self._handle(w, *frame)  # releases the claim
 
@@ -95,7 +94,8 @@ class PipeClaims:
         A direct reader leaves the pipe muted after it reads a reply: an idle
         worker sends nothing (its death shows on the sentinel), so the next
         ``submit()`` that claims it saves two ``epoll_ctl`` calls.  Whoever
-        sends the worker a task nobody has claimed calls this.
+        sends the worker a task nobody has claimed, or lets go of a claim
+        while a reply is due, calls this.  (Called with the lock held.)
         """
         if w.conn is not None and self._poller is not None:
             self._poller.unmute(w.conn.fileno())
@@ -139,8 +139,7 @@ class PipeClaims:
             if not handled:  # the reply is still due: give the pipe back to the manager
                 with self._lock:
                     w.reader = None
-                    if w.conn is conn and self._poller is poller:
-                        poller.unmute(fd)
+                    self._watch_locked(w)
         if handled:
             self._handle(w, *frame)  # releases the claim
 

@@ -246,8 +246,7 @@ class ProcessPool(PipeClaims, PoolBase):
                 # on the broken pipe), and requeue the task we could not send.
                 if claim:
                     w.reader = None
-                    if poller is not None and w.conn is not None:
-                        poller.unmute(w.conn.fileno())
+                    self._watch_locked(w)
                 w.state = DYING
                 policy.push(task, task.owner)
                 continue
