@@ -161,10 +161,9 @@ class ProcessPool(PipeClaims, PoolBase):
         with self._lock:
             if self._shutdown:
                 raise PoolShutdown(f"cannot submit {task.describe()}: {self._broken or 'the ProcessPool is shut down'}")
-            if self._crashes and self._crashes.get(digest(task), 0) >= self._max_crashes:
-                fut.set_exception(
-                    Quarantined(task.describe(), None, None, self._crashes[digest(task)]),
-                )
+            crashes = self._crashes.get(digest(task), 0) if self._crashes else 0
+            if crashes >= self._max_crashes:
+                fut.set_exception(Quarantined(task.describe(), None, None, crashes))
                 return fut
             self._policy.push(task, task.owner)
             if self._manager is None:
