@@ -7,6 +7,8 @@ Modules, one concept each:
 * ``_map``      lazy, bounded, auto-chunked map
 * ``_thread``   ThreadPool (threads, deadlines, lost-thread accounting)
 * ``_process``  ProcessPool (the manager thread that supervises workers)
+* ``_direct``   who reads a worker's pipe: the manager, or a caller blocked in ``result()``
+* ``_worker_state`` the parent's record of each worker; the start-method default
 * ``_poller``   the manager's epoll set, with muting for direct readers
 * ``_worker``   the loop inside a worker process
 * ``_wire``     framing and pickling (protocol 5, out-of-band buffers)
